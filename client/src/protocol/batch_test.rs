@@ -1,0 +1,182 @@
+use bytes::BytesMut;
+use kafka_protocol::records::{
+    Compression as KpCompression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType as KpTs,
+};
+
+use super::*;
+use crate::protocol::builder::{NewRecord, ProducerStamp, build_batch};
+
+fn sample(n: usize) -> Vec<NewRecord> {
+    (0..n)
+        .map(|i| NewRecord {
+            key: if i % 3 == 0 {
+                None
+            } else {
+                Some(format!("key-{i}").into_bytes())
+            },
+            value: if i == 4 { None } else { Some(vec![i as u8; i * 7]) },
+            headers: vec![(b"h".to_vec(), Some(vec![i as u8])), (b"h".to_vec(), None)],
+            timestamp: 1_700_000_000_000 + i as i64 * 10,
+        })
+        .collect()
+}
+
+#[test]
+fn built_batch_validates_and_reads_back() {
+    let records = sample(6);
+    let stamp = ProducerStamp {
+        producer_id: 7,
+        producer_epoch: 2,
+        base_sequence: 40,
+    };
+    let batch = build_batch(&records, stamp);
+    let valid = validate(&batch).expect("valid");
+    let h = valid.header;
+    assert_eq!(
+        (h.records_count, h.last_offset_delta, h.producer_id, h.base_sequence),
+        (6, 5, 7, 40)
+    );
+    assert_eq!(h.last_sequence(), 45);
+    assert_eq!(h.max_timestamp, 1_700_000_000_050);
+    assert_eq!(valid.has_null_key, Some(true));
+    let read: Vec<_> = records_of(&batch);
+    for (view, want) in read.iter().zip(&records) {
+        assert_eq!(view.key, want.key.as_deref());
+        assert_eq!(view.value, want.value.as_deref());
+        let headers = view.headers().expect("headers");
+        assert_eq!(
+            headers,
+            vec![
+                (&b"h"[..], Some(&want.headers[0].1.as_ref().expect("v")[..])),
+                (&b"h"[..], None)
+            ]
+        );
+    }
+}
+
+fn records_of(batch: &[u8]) -> Vec<RecordView<'_>> {
+    records(&batch[HEADER_LEN..])
+        .collect::<Result<_, _>>()
+        .expect("records")
+}
+
+#[test]
+fn matches_kafka_protocol_encoder_byte_for_byte() {
+    // kafka-protocol keeps headers in a map (duplicates merge) and splits multi-record batches
+    // without sequences into one batch per record, so compare single-record, single-header batches.
+    for r in sample(4) {
+        let single = NewRecord {
+            headers: vec![r.headers[0].clone()],
+            ..r
+        };
+        let ours = build_batch(std::slice::from_ref(&single), ProducerStamp::NONE);
+        let theirs = Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: KpTs::Creation,
+            offset: 0,
+            sequence: -1,
+            timestamp: single.timestamp,
+            key: single.key.clone().map(Into::into),
+            value: single.value.clone().map(Into::into),
+            headers: single
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        String::from_utf8(k.clone()).expect("utf8").into(),
+                        v.clone().map(Into::into),
+                    )
+                })
+                .collect(),
+        };
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: KpCompression::None,
+        };
+        RecordBatchEncoder::encode(&mut buf, [&theirs], &options).expect("encode");
+        assert_eq!(&buf[..], &ours[..]);
+    }
+}
+
+#[test]
+fn corrupt_crc_is_rejected() {
+    let mut batch = build_batch(&sample(2), ProducerStamp::NONE);
+    let last = batch.len() - 1;
+    batch[last] ^= 0xff;
+    assert!(matches!(validate(&batch), Err(BatchError::CrcMismatch { .. })));
+}
+
+#[test]
+fn base_offset_rewrite_keeps_crc_valid() {
+    let mut batch = build_batch(&sample(2), ProducerStamp::NONE);
+    set_base_offset(&mut batch, 1234);
+    set_partition_leader_epoch(&mut batch, 9);
+    let h = validate(&batch).expect("valid").header;
+    assert_eq!(
+        (h.base_offset, h.partition_leader_epoch, h.last_offset()),
+        (1234, 9, 1235)
+    );
+}
+
+#[test]
+fn log_append_time_rewrites_crc() {
+    let mut batch = build_batch(&sample(2), ProducerStamp::NONE);
+    set_log_append_time(&mut batch, 42);
+    let h = validate(&batch).expect("valid").header;
+    assert_eq!(
+        (h.timestamp_type(), h.max_timestamp),
+        (TimestampType::LogAppendTime, 42)
+    );
+}
+
+#[test]
+fn truncation_and_bad_fields_are_errors_not_panics() {
+    let batch = build_batch(&sample(3), ProducerStamp::NONE);
+    for cut in 0..batch.len() {
+        assert!(validate(&batch[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut wrong_magic = batch.clone();
+    wrong_magic[16] = 1;
+    assert_eq!(validate(&wrong_magic), Err(BatchError::UnsupportedMagic { magic: 1 }));
+    let mut wrong_count = batch.clone();
+    wrong_count[57..61].copy_from_slice(&5i32.to_be_bytes());
+    let crc = crc32c::crc32c(&wrong_count[21..]);
+    wrong_count[17..21].copy_from_slice(&crc.to_be_bytes());
+    assert!(matches!(validate(&wrong_count), Err(BatchError::CountMismatch { .. })));
+}
+
+#[test]
+fn forged_record_count_does_not_allocate_or_panic() {
+    let mut batch = build_batch(&sample(1), ProducerStamp::NONE);
+    batch[57..61].copy_from_slice(&i32::MAX.to_be_bytes());
+    batch[23..27].copy_from_slice(&(i32::MAX - 1).to_be_bytes());
+    let crc = crc32c::crc32c(&batch[21..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    assert!(matches!(validate(&batch), Err(BatchError::BadRecord { index: 1, .. })));
+}
+
+#[test]
+fn batch_iter_stops_at_partial_tail() {
+    let a = build_batch(&sample(2), ProducerStamp::NONE);
+    let b = build_batch(&sample(3), ProducerStamp::NONE);
+    let mut set = a.clone();
+    set.extend_from_slice(&b[..b.len() - 5]);
+    let mut iter = batches(&set);
+    let first = iter.next().expect("one").expect("ok");
+    assert_eq!(first.range, 0..a.len());
+    assert!(iter.next().is_none());
+    assert_eq!(iter.rest(), a.len());
+}
+
+#[test]
+fn sequence_wraps() {
+    let mut h = BatchHeader::parse(&build_batch(&sample(3), ProducerStamp::NONE)).expect("parse");
+    h.base_sequence = i32::MAX - 1;
+    assert_eq!(h.last_sequence(), 0);
+}

@@ -1,0 +1,6 @@
+//! Wire-level helpers on top of the `kafka-protocol` crate's generated messages.
+
+pub mod batch;
+pub mod builder;
+pub mod frame;
+pub mod varint;

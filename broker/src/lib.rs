@@ -1,1 +1,4 @@
-//! broker
+//! Rill's Kafka-compatible broker.
+
+pub mod config;
+pub mod log;

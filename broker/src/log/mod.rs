@@ -1,0 +1,28 @@
+//! Log storage: segmented, indexed, recoverable partition logs (Kafka's `storage/.../log`).
+//!
+//! # Layout
+//! - [`segment`]: one `.log` file with its `.index` and `.timeindex`; append, find, recover.
+//! - [`index`]: the sparse offset and time indexes.
+//! - [`partition_log`]: a partition's segments, log start and end offsets, flush and read plans,
+//!   time lookups, retention.
+//! - [`loader`]: opening a log after a clean or an unclean shutdown.
+//! - [`producer_state`]: idempotent-producer sequence checks.
+//! - [`checkpoint`]: atomic small files and Kafka's offset checkpoint format.
+//! - [`file_names`]: `<20-digit offset>.log` and friends.
+//!
+//! Everything here is synchronous. The partition (in `crate::partition`) holds a log under a
+//! mutex and moves reads and fsyncs outside it through [`ReadPlan`] and [`FlushPlan`].
+
+pub(crate) mod checkpoint;
+mod error;
+pub(crate) mod file_names;
+mod index;
+mod loader;
+mod partition_log;
+mod producer_state;
+mod segment;
+
+pub use error::LogError;
+pub(crate) use loader::{LoadParams, LoadReport};
+pub(crate) use partition_log::{Appended, FlushPlan, PartitionLog, ReadPlan, Retained};
+pub use producer_state::ProducerError;

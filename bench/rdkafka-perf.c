@@ -198,8 +198,13 @@ static rd_kafka_conf_t *make_conf(const struct options *o, const char *const (*d
         if (rd_kafka_conf_get(conf, defaults[i][0], value, &len) == RD_KAFKA_CONF_OK)
             fprintf(stderr, " %s=%s", defaults[i][0], value);
     }
-    for (int i = 0; i < o->props.n; i++)
-        fprintf(stderr, " %s=%s", o->props.key[i], o->props.value[i]);
+    for (int i = 0; i < o->props.n; i++) {
+        int listed = 0;
+        for (size_t j = 0; j < ndefaults; j++)
+            listed |= !strcmp(o->props.key[i], defaults[j][0]);
+        if (!listed)
+            fprintf(stderr, " %s=%s", o->props.key[i], o->props.value[i]);
+    }
     fputc('\n', stderr);
 
     rd_kafka_conf_set_opaque(conf, opaque);
@@ -715,19 +720,25 @@ static int run_create_topic(const struct options *o) {
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: " PROG " produce      --topic T --num-records N [--record-size BYTES] [--acks 0|1|all] [common]\n"
-            "       " PROG " consume      --topic T --num-records N [common]\n"
+            "usage: " PROG " produce      --topic T --num-records N [--record-size BYTES] [--acks 0|1|all]\n"
+            "                                  [--produce-batch K] [common options]\n"
+            "       " PROG " consume      --topic T --num-records N [common options]\n"
             "       " PROG " create-topic --topic T [--partitions P] [--replication-factor R]\n"
-            "                                  [--config key=value ...] [common]\n"
+            "                                  [--config key=value ...] [common options]\n"
+            "produce: N keyless records of BYTES (default 100) with acks (default 1), printed like\n"
+            "  kafka-producer-perf-test, latency measured from produce() to delivery report\n"
             "  --produce-batch K      records per rd_kafka_produce_batch() call (default 64; 1 = one call\n"
             "                         per record, as Kafka's tool does); K records share one send time\n"
+            "consume: N records from the beginning of every partition, printed like\n"
+            "  kafka-consumer-perf-test; uses the simple consumer, so the broker needs no group support\n"
+            "create-topic: --config sets a topic config such as flush.messages=1 (repeatable)\n"
             "common options:\n"
             "  --bootstrap ADDR       broker address list (default 127.0.0.1:9092)\n"
             "  -X key=value           librdkafka property, overriding the tool's defaults (repeatable)\n"
             "  --timeout SECONDS      give up after this long without progress (default 30)\n"
             "  --report-interval SEC  progress line interval (default 5)\n"
-            "produce prints kafka-producer-perf-test's lines, consume kafka-consumer-perf-test's CSV;\n"
-            "both add a 'summary:' line with MB = 10^6 B and latencies in microseconds.\n");
+            "produce and consume end with a 'summary:' line: MB = 10^6 B, latencies in microseconds.\n"
+            "Exit status: 0 ok, 1 records failed or missing, 2 usage or setup error or no progress, 130 interrupted.\n");
 }
 
 int main(int argc, char **argv) {
@@ -761,6 +772,9 @@ int main(int argc, char **argv) {
         return EXIT_SETUP;
     }
     o.mode = argv[1];
+    int is_produce = !strcmp(o.mode, "produce"), is_consume = !strcmp(o.mode, "consume");
+    if (!is_produce && !is_consume && strcmp(o.mode, "create-topic"))
+        die(EXIT_SETUP, "unknown mode '%s' (expected produce, consume or create-topic)", o.mode);
     optind = 2;
     int c;
     while ((c = getopt_long(argc, argv, "X:h", longopts, NULL)) != -1) {
@@ -790,7 +804,6 @@ int main(int argc, char **argv) {
     if (!o.topic)
         die(EXIT_SETUP, "--topic is required");
 
-    int is_produce = !strcmp(o.mode, "produce"), is_consume = !strcmp(o.mode, "consume");
     if ((is_produce || is_consume) && o.num_records < 0)
         die(EXIT_SETUP, "--num-records is required for %s", o.mode);
 
@@ -803,7 +816,5 @@ int main(int argc, char **argv) {
         return run_produce(&o);
     if (is_consume)
         return run_consume(&o);
-    if (!strcmp(o.mode, "create-topic"))
-        return run_create_topic(&o);
-    die(EXIT_SETUP, "unknown mode '%s' (expected produce, consume or create-topic)", o.mode);
+    return run_create_topic(&o);
 }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers shared by the scripts in scripts/ (sourced, not run).
 #
 # Every script here runs on a fresh Debian 12 machine that has only the Rust toolchain, Python,

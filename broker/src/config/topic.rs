@@ -109,7 +109,7 @@ pub struct TopicConfigKey {
 }
 
 /// Each topic key's broker-level default, as in Kafka's `LogConfig`.
-pub const BROKER_SYNONYMS: &[TopicConfigKey] = &[
+pub(crate) const BROKER_SYNONYMS: &[TopicConfigKey] = &[
     TopicConfigKey {
         name: "cleanup.policy",
         broker_key: "log.cleanup.policy",

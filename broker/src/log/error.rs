@@ -55,14 +55,9 @@ pub enum LogError {
         /// Partition directory.
         dir: PathBuf,
     },
-    /// A segment's index is full or its positions overflow 32 bits.
-    #[error("segment {path} cannot grow past {max} bytes")]
-    SegmentFull {
-        /// Segment file.
-        path: PathBuf,
-        /// Largest size a segment may have.
-        max: u64,
-    },
+    /// An append was asked to write no batches.
+    #[error("no batches to append")]
+    NothingToAppend,
 }
 
 /// Shorthand for building [`LogError::Io`] in `map_err`.

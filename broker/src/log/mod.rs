@@ -23,6 +23,7 @@ mod producer_state;
 mod segment;
 
 pub use error::LogError;
-pub(crate) use loader::{LoadParams, LoadReport};
-pub(crate) use partition_log::{Appended, FlushPlan, PartitionLog, ReadPlan, Retained};
+pub(crate) use error::io_err;
+pub(crate) use loader::LoadParams;
+pub(crate) use partition_log::{Appended, PartitionLog, ReadPlan};
 pub use producer_state::ProducerError;

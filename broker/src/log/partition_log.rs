@@ -149,6 +149,7 @@ impl PartitionLog {
         self.segments.values().map(Segment::size).sum()
     }
 
+    #[cfg(test)]
     pub(crate) fn segment_count(&self) -> usize {
         self.segments.len()
     }
@@ -159,10 +160,6 @@ impl PartitionLog {
 
     pub(crate) fn set_config(&mut self, config: Arc<TopicConfig>) {
         self.config = config;
-    }
-
-    pub(crate) fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Messages appended since the last completed flush.

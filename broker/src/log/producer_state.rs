@@ -153,14 +153,7 @@ impl ProducerStates {
         before - self.producers.len()
     }
 
-    /// Drops batches at or after `offset` (after a truncation).
-    pub(crate) fn truncate_to(&mut self, offset: i64) {
-        for entry in self.producers.values_mut() {
-            entry.batches.retain(|b| b.last_offset < offset);
-        }
-        self.producers.retain(|_, e| !e.batches.is_empty());
-    }
-
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.producers.len()
     }

@@ -424,33 +424,6 @@ impl Segment {
         self.time_index.write_out(sync)
     }
 
-    /// Cuts the segment so that it ends before the first batch at or after `offset`.
-    pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<(), LogError> {
-        let mut cut = self.size;
-        let mut last = self.base_offset;
-        let mut max_ts = (-1, -1);
-        for item in self.headers_from(0) {
-            let (pos, header) = item?;
-            if header.base_offset >= offset {
-                cut = pos;
-                break;
-            }
-            last = header.next_offset();
-            if header.max_timestamp > max_ts.0 {
-                max_ts = (header.max_timestamp, header.last_offset());
-            }
-        }
-        self.file.set_len(cut).map_err(io_err("truncating", &self.path))?;
-        self.size = cut;
-        self.seek_to_end()?;
-        self.index.truncate_to_position(cut);
-        self.time_index.truncate_to_offset(last);
-        self.next_offset = last;
-        (self.max_timestamp, self.offset_of_max_timestamp) = max_ts;
-        self.bytes_since_index = cut.saturating_sub(u64::from(self.index.lookup(i64::MAX).1));
-        Ok(())
-    }
-
     /// Removes the segment's files. Readers holding the file keep reading it until they finish.
     pub(crate) fn delete(&self) -> Result<(), LogError> {
         for path in [self.path.as_path(), self.index.path(), self.time_index.path()] {

@@ -143,19 +143,6 @@ fn a_missing_or_bad_index_is_detected() {
 }
 
 #[test]
-fn truncate_to_cuts_at_a_batch_boundary() {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut segment = Segment::create(dir.path(), 0, CONFIG, 0).expect("create");
-    let mut offset = 0;
-    for _ in 0..10 {
-        offset = append(&mut segment, &batch(3, 0), offset).next_offset();
-    }
-    segment.truncate_to(12).expect("truncate");
-    assert_eq!(segment.next_offset(), 12);
-    assert!(segment.find_batch(12).expect("io").is_none());
-}
-
-#[test]
 fn roll_conditions() {
     let dir = tempfile::tempdir().expect("dir");
     let mut segment = Segment::create(dir.path(), 0, CONFIG, 0).expect("create");

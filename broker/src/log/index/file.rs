@@ -52,12 +52,6 @@ impl<const N: usize> EntryFile<N> {
         self.entries.push(entry);
     }
 
-    /// Keeps the first `len` entries; the file is rewritten at the next [`EntryFile::write_out`].
-    pub(crate) fn truncate(&mut self, len: usize) {
-        self.entries.truncate(len);
-        self.written = self.written.min(len);
-    }
-
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
         self.written = 0;
@@ -94,14 +88,6 @@ impl<const N: usize> EntryFile<N> {
 
     pub(crate) fn path(&self) -> &Path {
         &self.path
-    }
-
-    pub(crate) fn rename_to(&mut self, path: PathBuf) -> Result<(), LogError> {
-        if self.path.exists() {
-            std::fs::rename(&self.path, &path).map_err(io_err("renaming index", &self.path))?;
-        }
-        self.path = path;
-        Ok(())
     }
 }
 

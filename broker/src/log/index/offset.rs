@@ -92,15 +92,6 @@ impl OffsetIndex {
         (self.base_offset + i64::from(rel), pos)
     }
 
-    /// Drops entries for positions at or after `position`.
-    pub(crate) fn truncate_to_position(&mut self, position: u64) {
-        let keep = self
-            .file
-            .entries()
-            .partition_point(|e| u64::from(u32::from_be_bytes([e[4], e[5], e[6], e[7]])) < position);
-        self.file.truncate(keep);
-    }
-
     pub(crate) fn clear(&mut self) {
         self.file.clear();
     }
@@ -111,10 +102,6 @@ impl OffsetIndex {
 
     pub(crate) fn path(&self) -> &std::path::Path {
         self.file.path()
-    }
-
-    pub(crate) fn rename_to(&mut self, path: PathBuf) -> Result<(), LogError> {
-        self.file.rename_to(path)
     }
 }
 

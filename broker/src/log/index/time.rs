@@ -86,14 +86,6 @@ impl TimeIndex {
         }
     }
 
-    /// Drops entries for offsets at or after `offset`.
-    pub(crate) fn truncate_to_offset(&mut self, offset: i64) {
-        let keep = (0..self.file.entries().len())
-            .take_while(|&i| self.entry(i).1 < offset)
-            .count();
-        self.file.truncate(keep);
-    }
-
     pub(crate) fn clear(&mut self) {
         self.file.clear();
     }
@@ -104,10 +96,6 @@ impl TimeIndex {
 
     pub(crate) fn path(&self) -> &std::path::Path {
         self.file.path()
-    }
-
-    pub(crate) fn rename_to(&mut self, path: PathBuf) -> Result<(), LogError> {
-        self.file.rename_to(path)
     }
 }
 

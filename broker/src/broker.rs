@@ -1,0 +1,156 @@
+//! The broker's shared state: configuration, identity, topics, producer ids, and the tasks it
+//! owns. One `Arc<Broker>` is handed to every connection.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::info;
+use uuid::Uuid;
+
+use crate::config::BrokerConfig;
+use crate::log::checkpoint::{sync_dir, write_atomic};
+use crate::log::file_names::CLEAN_SHUTDOWN_FILE;
+use crate::log::io_err;
+use crate::producer_ids::ProducerIds;
+use crate::server::BrokerError;
+use crate::topics::Topics;
+
+/// Address clients are told to connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Advertised {
+    pub(crate) host: String,
+    pub(crate) port: i32,
+}
+
+/// Shared broker state.
+#[derive(Debug)]
+pub(crate) struct Broker {
+    pub(crate) config: Arc<BrokerConfig>,
+    pub(crate) cluster_id: String,
+    pub(crate) advertised: Advertised,
+    pub(crate) topics: Topics,
+    pub(crate) producer_ids: ProducerIds,
+    /// Cancelled when the broker shuts down; every task it owns watches it.
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) tasks: TaskTracker,
+}
+
+impl Broker {
+    /// Opens the data directory (blocking): identity, topics and their logs, recovering them if
+    /// the previous run did not shut down cleanly.
+    pub(crate) fn open(
+        config: BrokerConfig,
+        advertised: Advertised,
+        shutdown: CancellationToken,
+    ) -> Result<Self, BrokerError> {
+        let config = Arc::new(config);
+        let data_dir = config.data_dir();
+        std::fs::create_dir_all(&data_dir).map_err(io_err("creating data directory", &data_dir))?;
+        let cluster_id = read_or_create_meta(&data_dir, config.node_id)?;
+        let marker = data_dir.join(CLEAN_SHUTDOWN_FILE);
+        let clean = marker.exists();
+        let tasks = TaskTracker::new();
+        let topics = Topics::load(Arc::clone(&config), clean, shutdown.clone(), tasks.clone())?;
+        if clean {
+            // From here on a crash is unclean again.
+            std::fs::remove_file(&marker).map_err(io_err("removing", &marker))?;
+            sync_dir(&data_dir)?;
+        }
+        let producer_ids = ProducerIds::open(&data_dir.join("__rill").join("producer-ids"))?;
+        info!(cluster_id, node_id = config.node_id, data_dir = %data_dir.display(), clean, "opened data directory");
+        Ok(Self {
+            config,
+            cluster_id,
+            advertised,
+            topics,
+            producer_ids,
+            shutdown,
+            tasks,
+        })
+    }
+
+    pub(crate) fn node_id(&self) -> i32 {
+        self.config.node_id
+    }
+
+    /// Flushes every log and leaves the clean-shutdown marker (blocking).
+    pub(crate) fn close(&self) -> Result<(), BrokerError> {
+        self.topics.close_all()?;
+        let marker = self.topics.data_dir().join(CLEAN_SHUTDOWN_FILE);
+        write_atomic(&marker, b"")?;
+        info!("closed all logs cleanly");
+        Ok(())
+    }
+}
+
+/// Reads `meta.properties` (Kafka's format), creating it with a new cluster id on first start.
+fn read_or_create_meta(data_dir: &Path, node_id: i32) -> Result<String, BrokerError> {
+    let path = data_dir.join("meta.properties");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let get = |key: &str| {
+                text.lines()
+                    .filter_map(|l| l.split_once('='))
+                    .find(|(k, _)| k.trim() == key)
+                    .map(|(_, v)| v.trim().to_owned())
+            };
+            let cluster_id = get("cluster.id").ok_or_else(|| BrokerError::Meta {
+                path: path.clone(),
+                reason: "no cluster.id".to_owned(),
+            })?;
+            if let Some(stored) = get("node.id") {
+                if stored != node_id.to_string() {
+                    return Err(BrokerError::Meta {
+                        path,
+                        reason: format!("data directory belongs to node.id {stored}, but node.id is {node_id}"),
+                    });
+                }
+            }
+            Ok(cluster_id)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let cluster_id = base64_url(Uuid::new_v4().as_bytes());
+            let text = format!("#Written by rill\nnode.id={node_id}\nversion=1\ncluster.id={cluster_id}\n");
+            write_atomic(&path, text.as_bytes())?;
+            Ok(cluster_id)
+        }
+        Err(e) => Err(io_err("reading", &path)(e).into()),
+    }
+}
+
+/// Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding (22 characters).
+fn base64_url(bytes: &[u8; 16]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(22);
+    let mut bits = 0u32;
+    let mut acc = 0u32;
+    for &b in bytes {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 6 {
+            bits -= 6;
+            out.push(ALPHABET[((acc >> bits) & 63) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((acc << (6 - bits)) & 63) as usize] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_id_is_kafka_shaped_and_node_id_is_checked() {
+        let dir = tempfile::tempdir().expect("dir");
+        let id = read_or_create_meta(dir.path(), 1).expect("create");
+        assert_eq!(id.len(), 22);
+        assert_eq!(read_or_create_meta(dir.path(), 1).expect("read"), id);
+        let err = read_or_create_meta(dir.path(), 2).expect_err("mismatch");
+        assert!(err.to_string().contains("node.id"), "{err}");
+    }
+}

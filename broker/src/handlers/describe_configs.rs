@@ -110,8 +110,10 @@ pub(crate) async fn handle(ctx: &RequestContext, request: DescribeConfigsRequest
         .into_iter()
         .map(|resource| {
             let options = Options {
+                // Null or empty: every key.
                 keys: resource
                     .configuration_keys
+                    .filter(|keys| !keys.is_empty())
                     .map(|keys| keys.iter().map(|k| k.to_string()).collect()),
                 synonyms: request.include_synonyms,
                 documentation: request.include_documentation,

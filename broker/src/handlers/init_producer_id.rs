@@ -11,6 +11,9 @@ pub(crate) async fn handle(ctx: &RequestContext, request: InitProducerIdRequest)
     let response = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
+    if request.transactional_id.as_ref().is_some_and(|id| id.0.is_empty()) {
+        return Answer::Now(response.with_error_code(ErrorCode::InvalidRequest.code()));
+    }
     if let Some(id) = &request.transactional_id {
         warn!(transactional_id = %id.0, "transactional producers are not supported yet");
         return Answer::Now(response.with_error_code(ErrorCode::TransactionalIdAuthorizationFailed.code()));

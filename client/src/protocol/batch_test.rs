@@ -105,6 +105,21 @@ fn matches_kafka_protocol_encoder_byte_for_byte() {
 }
 
 #[test]
+fn compressed_batches_validate_and_decompress_to_the_same_records() {
+    use crate::protocol::builder::build_compressed_batch;
+    use crate::protocol::compression::record_area;
+    let records = sample(20);
+    let plain = build_batch(&records, ProducerStamp::NONE);
+    for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        let packed = build_compressed_batch(&records, ProducerStamp::NONE, codec).expect("compress");
+        let header = validate(&packed).expect("valid").header;
+        assert_eq!((header.compression(), header.records_count), (Ok(codec), 20));
+        let area = record_area(&packed, &header, 1 << 20).expect("decompress");
+        assert_eq!(&area[..], &plain[HEADER_LEN..], "{codec:?}");
+    }
+}
+
+#[test]
 fn corrupt_crc_is_rejected() {
     let mut batch = build_batch(&sample(2), ProducerStamp::NONE);
     let last = batch.len() - 1;

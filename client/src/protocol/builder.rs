@@ -1,6 +1,7 @@
 //! Encodes uncompressed RecordBatch v2 batches.
 
-use super::batch::{HEADER_LEN, LOG_OVERHEAD, MAGIC_V2, NO_PRODUCER_ID, NO_SEQUENCE};
+use super::batch::{Compression, HEADER_LEN, LOG_OVERHEAD, MAGIC_V2, NO_PRODUCER_ID, NO_SEQUENCE};
+use super::compression::{CompressionError, compress};
 use super::varint::{put_varint, put_varlong};
 
 /// One record to encode.
@@ -38,6 +39,43 @@ impl ProducerStamp {
 
 /// Builds an uncompressed batch with base offset 0 holding `records` (at least one).
 pub fn build_batch(records: &[NewRecord], stamp: ProducerStamp) -> Vec<u8> {
+    encode(records, stamp)
+}
+
+/// Builds a batch whose records are compressed with `codec`.
+pub fn build_compressed_batch(
+    records: &[NewRecord],
+    stamp: ProducerStamp,
+    codec: Compression,
+) -> Result<Vec<u8>, CompressionError> {
+    let mut out = encode(records, stamp);
+    if codec == Compression::None {
+        return Ok(out);
+    }
+    let packed = compress(codec, &out[HEADER_LEN..])?;
+    out.truncate(HEADER_LEN);
+    out.extend_from_slice(&packed);
+    let codec_bits: i16 = match codec {
+        Compression::None => 0,
+        Compression::Gzip => 1,
+        Compression::Snappy => 2,
+        Compression::Lz4 => 3,
+        Compression::Zstd => 4,
+    };
+    out[21..23].copy_from_slice(&codec_bits.to_be_bytes());
+    finish(&mut out);
+    Ok(out)
+}
+
+/// Sets the length and CRC fields of a batch whose other bytes are final.
+fn finish(out: &mut [u8]) {
+    let length = (out.len() - LOG_OVERHEAD) as i32;
+    out[8..12].copy_from_slice(&length.to_be_bytes());
+    let crc = crc32c::crc32c(&out[21..]);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
+fn encode(records: &[NewRecord], stamp: ProducerStamp) -> Vec<u8> {
     let base_timestamp = records.first().map_or(0, |r| r.timestamp);
     let max_timestamp = records.iter().map(|r| r.timestamp).max().unwrap_or(base_timestamp);
     let mut out = Vec::with_capacity(HEADER_LEN + records.len() * 32);
@@ -70,10 +108,7 @@ pub fn build_batch(records: &[NewRecord], stamp: ProducerStamp) -> Vec<u8> {
         put_varint(&mut out, body.len() as i32);
         out.extend_from_slice(&body);
     }
-    let length = (out.len() - LOG_OVERHEAD) as i32;
-    out[8..12].copy_from_slice(&length.to_be_bytes());
-    let crc = crc32c::crc32c(&out[21..]);
-    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    finish(&mut out);
     out
 }
 

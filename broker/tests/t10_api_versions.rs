@@ -16,9 +16,17 @@ async fn every_advertised_version_answers_with_the_same_table() {
             .with_client_software_version(common::s("1.0"));
         let response = conn.send(version, &request).await.expect("api versions");
         assert_eq!(response.error_code, 0, "v{version}");
-        let produce = response.api_keys.iter().find(|k| k.api_key == ApiKey::Produce as i16).expect("produce listed");
+        let produce = response
+            .api_keys
+            .iter()
+            .find(|k| k.api_key == ApiKey::Produce as i16)
+            .expect("produce listed");
         assert_eq!((produce.min_version, produce.max_version), (3, 10));
-        let fetch = response.api_keys.iter().find(|k| k.api_key == ApiKey::Fetch as i16).expect("fetch listed");
+        let fetch = response
+            .api_keys
+            .iter()
+            .find(|k| k.api_key == ApiKey::Fetch as i16)
+            .expect("fetch listed");
         assert_eq!((fetch.min_version, fetch.max_version), (4, 12));
         // Group APIs are not served yet, so they must not be advertised.
         assert!(response.api_keys.iter().all(|k| k.api_key != ApiKey::JoinGroup as i16));
@@ -47,9 +55,23 @@ async fn a_newer_version_gets_a_v0_error_with_our_range() {
     let body = ApiVersionsResponse::decode(&mut response, 0).expect("v0 body");
     assert_eq!(body.error_code, 35);
     assert_eq!(body.api_keys.len(), 1);
-    assert_eq!((body.api_keys[0].api_key, body.api_keys[0].min_version, body.api_keys[0].max_version), (18, 0, 4));
+    assert_eq!(
+        (
+            body.api_keys[0].api_key,
+            body.api_keys[0].min_version,
+            body.api_keys[0].max_version
+        ),
+        (18, 0, 4)
+    );
     // The connection stays usable: the client retries at a version we serve.
-    let retry = conn.send(3, &ApiVersionsRequest::default().with_client_software_name(common::s("c")).with_client_software_version(common::s("1"))).await;
+    let retry = conn
+        .send(
+            3,
+            &ApiVersionsRequest::default()
+                .with_client_software_name(common::s("c"))
+                .with_client_software_version(common::s("1")),
+        )
+        .await;
     assert_eq!(retry.expect("retry").error_code, 0);
 }
 

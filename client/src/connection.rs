@@ -109,6 +109,11 @@ impl Connection {
         })
     }
 
+    /// The local address of the connection.
+    pub fn local_addr(&self) -> Result<std::net::SocketAddr, ConnectionError> {
+        Ok(self.stream.local_addr()?)
+    }
+
     /// Writes raw bytes, for tests that speak malformed protocol on purpose.
     pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ConnectionError> {
         self.stream.write_all(bytes).await?;

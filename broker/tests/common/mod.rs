@@ -43,7 +43,12 @@ pub async fn try_create_topic(conn: &mut Connection, topic: &str, partitions: i3
             .with_name(name(topic))
             .with_num_partitions(partitions)
             .with_replication_factor(1)
-            .with_configs(configs.iter().map(|(k, v)| CreatableTopicConfig::default().with_name(s(k)).with_value(Some(s(v)))).collect()),
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(k, v)| CreatableTopicConfig::default().with_name(s(k)).with_value(Some(s(v))))
+                    .collect(),
+            ),
     ]);
     let response = conn.send(7, &request).await.expect("create topics");
     response.topics[0].error_code
@@ -66,16 +71,26 @@ pub fn batch(n: usize, size: usize, ts0: i64) -> Bytes {
 }
 
 pub fn produce_request(topic: &str, partition: i32, acks: i16, records: Bytes) -> ProduceRequest {
-    ProduceRequest::default().with_acks(acks).with_timeout_ms(5000).with_topic_data(vec![
-        TopicProduceData::default()
-            .with_name(name(topic))
-            .with_partition_data(vec![PartitionProduceData::default().with_index(partition).with_records(Some(records))]),
-    ])
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(name(topic))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(partition)
+                        .with_records(Some(records)),
+                ]),
+        ])
 }
 
 /// Produces `records` with acks=1 and returns (error code, base offset).
 pub async fn produce(conn: &mut Connection, topic: &str, partition: i32, records: Bytes) -> (i16, i64) {
-    let response = conn.send(PRODUCE_V, &produce_request(topic, partition, 1, records)).await.expect("produce");
+    let response = conn
+        .send(PRODUCE_V, &produce_request(topic, partition, 1, records))
+        .await
+        .expect("produce");
     let p = &response.responses[0].partition_responses[0];
     (p.error_code, p.base_offset)
 }
@@ -87,20 +102,30 @@ pub fn fetch_request(topic: &str, partition: i32, offset: i64, max_wait_ms: i32,
         .with_min_bytes(min_bytes)
         .with_max_bytes(50 << 20)
         .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default().with_topic(name(topic)).with_partitions(vec![
-            FetchPartition::default().with_partition(partition).with_fetch_offset(offset).with_partition_max_bytes(1 << 20),
-        ])])
+        .with_topics(vec![FetchTopic::default().with_topic(name(topic)).with_partitions(
+            vec![
+                FetchPartition::default()
+                    .with_partition(partition)
+                    .with_fetch_offset(offset)
+                    .with_partition_max_bytes(1 << 20),
+            ],
+        )])
 }
 
 /// Fetches once without waiting; returns the partition's data.
 pub async fn fetch(conn: &mut Connection, topic: &str, partition: i32, offset: i64) -> fetch_response::PartitionData {
-    let response = conn.send(FETCH_V, &fetch_request(topic, partition, offset, 0, 0)).await.expect("fetch");
+    let response = conn
+        .send(FETCH_V, &fetch_request(topic, partition, offset, 0, 0))
+        .await
+        .expect("fetch");
     response.responses[0].partitions[0].clone()
 }
 
 /// Headers of the complete batches in a record set.
 pub fn batch_headers(records: &[u8]) -> Vec<BatchHeader> {
-    batch::batches(records).map(|b| b.expect("valid batch").header).collect()
+    batch::batches(records)
+        .map(|b| b.expect("valid batch").header)
+        .collect()
 }
 
 /// Reads a partition from `offset` to its high watermark; returns every batch header.
@@ -119,11 +144,15 @@ pub async fn read_all(conn: &mut Connection, topic: &str, partition: i32, mut of
 }
 
 pub async fn list_offset(conn: &mut Connection, topic: &str, partition: i32, timestamp: i64) -> (i16, i64, i64) {
-    let request = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
-        ListOffsetsTopic::default()
-            .with_name(name(topic))
-            .with_partitions(vec![ListOffsetsPartition::default().with_partition_index(partition).with_timestamp(timestamp)]),
-    ]);
+    let request = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![
+            ListOffsetsTopic::default().with_name(name(topic)).with_partitions(vec![
+                ListOffsetsPartition::default()
+                    .with_partition_index(partition)
+                    .with_timestamp(timestamp),
+            ]),
+        ]);
     let response = conn.send(7, &request).await.expect("list offsets");
     let p = &response.topics[0].partitions[0];
     (p.error_code, p.offset, p.timestamp)

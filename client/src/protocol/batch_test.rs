@@ -110,7 +110,12 @@ fn compressed_batches_validate_and_decompress_to_the_same_records() {
     use crate::protocol::compression::record_area;
     let records = sample(20);
     let plain = build_batch(&records, ProducerStamp::NONE);
-    for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+    for codec in [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
         let packed = build_compressed_batch(&records, ProducerStamp::NONE, codec).expect("compress");
         let header = validate(&packed).expect("valid").header;
         assert_eq!((header.compression(), header.records_count), (Ok(codec), 20));

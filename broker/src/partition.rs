@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
 use crate::config::TopicConfig;
-use crate::log::{Appended, LogError, PartitionLog, ReadPlan};
+use crate::log::{Appended, FileSlice, LogError, PartitionLog};
 
 /// Flush progress, published to waiting producers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -234,7 +234,12 @@ impl Partition {
     }
 
     /// Plans a read of committed data (below the high watermark).
-    pub(crate) fn plan_read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<Option<ReadPlan>, LogError> {
+    pub(crate) fn plan_read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<Option<FileSlice>, LogError> {
         let bound = self.high_watermark();
         self.lock().plan_read(offset, max_bytes, bound, min_one)
     }

@@ -15,8 +15,9 @@ use uuid::Uuid;
 use super::log_error_code;
 use crate::broker::Broker;
 use crate::error_code::ErrorCode;
+use crate::log::FileSlice;
 use crate::partition::Partition;
-use crate::server::{Answer, RequestContext};
+use crate::server::{Answer, Marker, RequestContext, new_marker};
 
 /// FETCH_SESSION_ID_NOT_FOUND: Rill grants no fetch sessions, so any session id is unknown.
 const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
@@ -32,15 +33,29 @@ struct Target {
     max_bytes: usize,
 }
 
-pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> Answer<FetchResponse> {
+/// A fetch response whose records are still in segment files.
+#[derive(Debug)]
+pub(crate) struct FetchReply {
+    /// The response, each non-empty partition's records replaced by `marker`.
+    pub(crate) response: FetchResponse,
+    pub(crate) marker: Marker,
+    /// The records, in the order their markers appear in the response.
+    pub(crate) slices: Vec<FileSlice>,
+}
+
+pub(crate) async fn handle(ctx: &RequestContext, request: FetchRequest) -> Answer<FetchReply> {
     if request.session_id != 0 {
-        return Answer::Now(FetchResponse::default().with_error_code(FETCH_SESSION_ID_NOT_FOUND));
+        return Answer::Now(FetchReply {
+            response: FetchResponse::default().with_error_code(FETCH_SESSION_ID_NOT_FOUND),
+            marker: new_marker(),
+            slices: Vec::new(),
+        });
     }
     let broker = Arc::clone(&ctx.broker);
     Answer::Later(Box::pin(fetch(broker, request)))
 }
 
-async fn fetch(broker: Arc<Broker>, request: FetchRequest) -> FetchResponse {
+async fn fetch(broker: Arc<Broker>, request: FetchRequest) -> FetchReply {
     let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64).min(MAX_WAIT);
     let deadline = Instant::now() + wait;
     let mut names: Vec<(TopicName, Uuid)> = Vec::with_capacity(request.topics.len());
@@ -61,7 +76,8 @@ async fn fetch(broker: Arc<Broker>, request: FetchRequest) -> FetchResponse {
     let targets = Arc::new(targets);
     let read_committed = request.isolation_level == READ_COMMITTED;
     let max_bytes = request.max_bytes.max(0) as usize;
-    let min_bytes = request.min_bytes.max(0) as usize;
+    let min_bytes = request.min_bytes.max(0) as u64;
+    let marker = new_marker();
     loop {
         // Register for wake-ups before reading, so that data arriving in between is not missed.
         let mut changes: Vec<_> = targets
@@ -73,33 +89,44 @@ async fn fetch(broker: Arc<Broker>, request: FetchRequest) -> FetchResponse {
             change.as_mut().enable();
         }
         let job = Arc::clone(&targets);
-        let read = tokio::task::spawn_blocking(move || read_all(&job, max_bytes, read_committed)).await;
-        let (partitions, bytes, failed) = match read {
-            Ok(read) => read,
+        let planned = tokio::task::spawn_blocking(move || plan_all(&job, max_bytes, read_committed)).await;
+        let (partitions, slices, failed) = match planned {
+            Ok(planned) => planned,
             Err(e) => {
                 tracing::error!(cause = %e, "fetch task panicked");
-                return FetchResponse::default().with_error_code(ErrorCode::UnknownServerError.code());
+                let response = FetchResponse::default().with_error_code(ErrorCode::UnknownServerError.code());
+                return FetchReply {
+                    response,
+                    marker,
+                    slices: Vec::new(),
+                };
             }
         };
+        let bytes: u64 = slices.iter().map(|(_, s)| s.len).sum();
         if bytes >= min_bytes || failed || Instant::now() >= deadline || changes.is_empty() {
-            return assemble(&names, &targets, partitions);
+            return assemble(&names, &targets, partitions, slices, marker);
         }
         tokio::select! {
             biased;
-            () = broker.shutdown.cancelled() => return assemble(&names, &targets, partitions),
+            () = broker.shutdown.cancelled() => return assemble(&names, &targets, partitions, slices, marker),
             () = tokio::time::sleep_until(deadline) => {}
             _ = select_all(changes) => {}
         }
     }
 }
 
-/// Reads every target in order (blocking); returns per-target data, bytes read, and whether
-/// any partition errored.
-fn read_all(targets: &[Target], max_bytes: usize, read_committed: bool) -> (Vec<PartitionData>, usize, bool) {
+/// Plans every target in order (blocking: reads batch headers); returns per-target data, the
+/// planned file ranges (by target index), and whether any partition errored.
+fn plan_all(
+    targets: &[Target],
+    max_bytes: usize,
+    read_committed: bool,
+) -> (Vec<PartitionData>, Vec<(usize, FileSlice)>, bool) {
     let mut total = 0usize;
     let mut failed = false;
     let mut out = Vec::with_capacity(targets.len());
-    for target in targets {
+    let mut slices = Vec::new();
+    for (i, target) in targets.iter().enumerate() {
         let data = PartitionData::default()
             .with_partition_index(target.index)
             .with_high_watermark(-1)
@@ -113,9 +140,8 @@ fn read_all(targets: &[Target], max_bytes: usize, read_committed: bool) -> (Vec<
             out.push(data.with_error_code(ErrorCode::UnknownTopicOrPartition.code()));
             continue;
         };
-        let hw = partition.high_watermark();
         let data = data
-            .with_high_watermark(hw)
+            .with_high_watermark(partition.high_watermark())
             .with_last_stable_offset(partition.last_stable_offset())
             .with_log_start_offset(partition.log_start_offset());
         let budget = target.max_bytes.min(max_bytes.saturating_sub(total));
@@ -124,13 +150,11 @@ fn read_all(targets: &[Target], max_bytes: usize, read_committed: bool) -> (Vec<
             out.push(data);
             continue;
         }
-        let plan = partition
-            .plan_read(target.offset, budget, min_one)
-            .and_then(|plan| plan.map(|p| p.execute()).transpose());
-        match plan {
-            Ok(Some(records)) => {
-                total += records.len();
-                out.push(data.with_records(Some(records)));
+        match partition.plan_read(target.offset, budget, min_one) {
+            Ok(Some(slice)) => {
+                total += slice.len as usize;
+                slices.push((i, slice));
+                out.push(data);
             }
             Ok(None) => out.push(data),
             Err(e) => {
@@ -139,10 +163,19 @@ fn read_all(targets: &[Target], max_bytes: usize, read_committed: bool) -> (Vec<
             }
         }
     }
-    (out, total, failed)
+    (out, slices, failed)
 }
 
-fn assemble(names: &[(TopicName, Uuid)], targets: &[Target], partitions: Vec<PartitionData>) -> FetchResponse {
+fn assemble(
+    names: &[(TopicName, Uuid)],
+    targets: &[Target],
+    mut partitions: Vec<PartitionData>,
+    slices: Vec<(usize, FileSlice)>,
+    marker: Marker,
+) -> FetchReply {
+    for (i, _) in &slices {
+        partitions[*i].records = Some(Bytes::copy_from_slice(&marker));
+    }
     let mut responses: Vec<FetchableTopicResponse> = names
         .iter()
         .map(|(name, id)| {
@@ -154,5 +187,11 @@ fn assemble(names: &[(TopicName, Uuid)], targets: &[Target], partitions: Vec<Par
     for (target, data) in targets.iter().zip(partitions) {
         responses[target.topic].partitions.push(data);
     }
-    FetchResponse::default().with_responses(responses)
+    // Topics are encoded in request order and targets were built in that order, so markers
+    // appear in `slices` order.
+    FetchReply {
+        response: FetchResponse::default().with_responses(responses),
+        marker,
+        slices: slices.into_iter().map(|(_, s)| s).collect(),
+    }
 }

@@ -11,7 +11,7 @@
 //! - [`file_names`]: `<20-digit offset>.log` and friends.
 //!
 //! Everything here is synchronous. The partition (in `crate::partition`) holds a log under a
-//! mutex and moves reads and fsyncs outside it through [`ReadPlan`] and [`FlushPlan`].
+//! mutex and moves reads and fsyncs outside it through [`FileSlice`] and [`FlushPlan`].
 
 pub(crate) mod checkpoint;
 mod error;
@@ -25,5 +25,5 @@ mod segment;
 pub use error::LogError;
 pub(crate) use error::io_err;
 pub(crate) use loader::LoadParams;
-pub(crate) use partition_log::{Appended, PartitionLog, ReadPlan};
+pub(crate) use partition_log::{Appended, FileSlice, PartitionLog};
 pub use producer_state::ProducerError;

@@ -1,6 +1,6 @@
 //! The log of one partition: its segments, log start offset, log end offset, flush state and
 //! idempotent-producer state. Synchronous; the caller holds it under a lock and keeps file reads
-//! and fsyncs outside that lock through [`ReadPlan`] and [`FlushPlan`].
+//! and fsyncs outside that lock through [`FileSlice`] and [`FlushPlan`].
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -30,31 +30,22 @@ pub(crate) struct Appended {
     pub(crate) duplicate: bool,
 }
 
-/// A read to perform outside the partition lock.
-#[derive(Debug)]
-pub(crate) struct ReadPlan {
-    file: Arc<File>,
-    path: PathBuf,
-    position: u64,
-    len: usize,
-    /// Batches starting at or after this offset are cut off (the high watermark).
-    bound: i64,
+/// A byte range of a segment file holding whole batches, to read or send outside the partition
+/// lock. Segments are only appended to (or unlinked, which keeps an open file readable), so the
+/// range stays valid after the lock is released.
+#[derive(Debug, Clone)]
+pub(crate) struct FileSlice {
+    pub(crate) file: Arc<File>,
+    pub(crate) path: PathBuf,
+    pub(crate) position: u64,
+    pub(crate) len: u64,
 }
 
-impl ReadPlan {
-    /// Reads the planned bytes and keeps only whole batches below the bound.
-    pub(crate) fn execute(self) -> Result<Bytes, LogError> {
-        let bytes = Segment::read_at(&self.file, &self.path, self.position, self.len)?;
-        let mut iter = batch::batches(&bytes);
-        let mut end = 0;
-        for span in iter.by_ref() {
-            let span = span.map_err(corrupt(&self.path, self.position))?;
-            if span.header.base_offset >= self.bound {
-                break;
-            }
-            end = span.range.end;
-        }
-        Ok(bytes.slice(..end))
+impl FileSlice {
+    /// Reads the range into memory.
+    #[cfg(test)]
+    pub(crate) fn read(&self) -> Result<Bytes, LogError> {
+        Segment::read_at(&self.file, &self.path, self.position, self.len as usize)
     }
 }
 
@@ -265,16 +256,17 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Plans a read of at most `max_bytes` starting at the batch holding `offset`, returning only
-    /// batches below `bound`. With `min_one`, the first batch is returned whole even if larger
-    /// than `max_bytes` (KIP-74). `None` if there is nothing to return.
+    /// Plans a read of at most `max_bytes` of whole batches, starting with the batch holding
+    /// `offset` and stopping before `bound` (the high watermark). With `min_one`, the first batch
+    /// is returned whole even if larger than `max_bytes` (KIP-74). `None` if there is nothing to
+    /// return. Only batch headers are read, never record data.
     pub(crate) fn plan_read(
         &self,
         offset: i64,
         max_bytes: usize,
         bound: i64,
         min_one: bool,
-    ) -> Result<Option<ReadPlan>, LogError> {
+    ) -> Result<Option<FileSlice>, LogError> {
         if offset < self.log_start_offset || offset > self.next_offset {
             return Err(LogError::OffsetOutOfRange {
                 offset,
@@ -291,26 +283,37 @@ impl PartitionLog {
             .next_back()
             .map_or(self.log_start_offset, |(base, _)| *base);
         for segment in self.segments.range(first..).map(|(_, s)| s) {
-            let Some((position, header)) = segment.find_batch(offset)? else {
+            let Some((start, header)) = segment.find_batch(offset)? else {
                 continue;
             };
             if header.base_offset >= bound {
                 return Ok(None);
             }
-            let available = (segment.size() - position) as usize;
-            let mut len = max_bytes.min(available);
-            if len < header.total_size() {
+            // Committed data ends at the batch holding the bound (batches never straddle it).
+            let committed_end = if bound >= segment.next_offset() {
+                segment.size()
+            } else {
+                segment
+                    .find_batch(bound)?
+                    .map_or(segment.size(), |(position, _)| position)
+            };
+            let first_end = start + header.total_size() as u64;
+            let limit = start.saturating_add(max_bytes as u64);
+            let end = if limit >= committed_end {
+                committed_end
+            } else if limit < first_end {
                 if !min_one {
                     return Ok(None);
                 }
-                len = header.total_size();
-            }
-            return Ok(Some(ReadPlan {
+                first_end
+            } else {
+                segment.last_boundary_at_or_before(start, limit)?
+            };
+            return Ok(Some(FileSlice {
                 file: Arc::clone(segment.file()),
                 path: segment.path().to_owned(),
-                position,
-                len,
-                bound,
+                position: start,
+                len: end - start,
             }));
         }
         Ok(None)

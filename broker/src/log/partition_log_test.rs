@@ -37,7 +37,7 @@ fn read_all(log: &PartitionLog, from: i64) -> Vec<BatchHeader> {
     let mut out = Vec::new();
     let mut offset = from;
     while let Some(plan) = log.plan_read(offset, 1000, log.log_end_offset(), true).expect("plan") {
-        let bytes = plan.execute().expect("read");
+        let bytes = plan.read().expect("read");
         for span in rill_client::protocol::batch::batches(&bytes) {
             let header = span.expect("batch").header;
             offset = header.next_offset();
@@ -72,7 +72,7 @@ fn offsets_are_assigned_and_segments_roll() {
     assert!(headers.windows(2).all(|w| w[0].next_offset() == w[1].base_offset));
     // Reading from the middle of a batch returns that whole batch.
     let plan = log.plan_read(13, 10, 200, true).expect("plan").expect("some");
-    let first = validate(&plan.execute().expect("read")).expect("whole batch").header;
+    let first = validate(&plan.read().expect("read")).expect("whole batch").header;
     assert_eq!(first.base_offset, 10);
 }
 
@@ -87,7 +87,7 @@ fn reads_stop_at_the_bound_and_reject_out_of_range() {
         .plan_read(0, 1 << 20, 4, true)
         .expect("plan")
         .expect("some")
-        .execute()
+        .read()
         .expect("read");
     let headers: Vec<_> = rill_client::protocol::batch::batches(&bytes)
         .map(|s| s.expect("ok").header.base_offset)
@@ -277,7 +277,7 @@ fn delete_records_moves_log_start() {
         .plan_read(123, 100, 200, true)
         .expect("plan")
         .expect("some")
-        .execute()
+        .read()
         .expect("read");
     assert_eq!(validate(&bytes[..]).map(|v| v.header.base_offset).unwrap_or(-1), 120);
 }
@@ -293,7 +293,7 @@ fn log_append_time_overwrites_timestamps() {
         .plan_read(0, 1000, 10, true)
         .expect("plan")
         .expect("some")
-        .execute()
+        .read()
         .expect("read");
     let h = validate(&bytes).expect("valid after rewrite").header;
     assert_eq!(h.max_timestamp, 777);

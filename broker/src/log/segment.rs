@@ -376,6 +376,21 @@ impl Segment {
         Ok(None)
     }
 
+    /// The last batch boundary at or before byte `limit`, walking from the batch at `start` (or
+    /// from a later indexed batch): every batch in `[start, result)` is complete.
+    pub(crate) fn last_boundary_at_or_before(&self, start: u64, limit: u64) -> Result<u64, LogError> {
+        let indexed = self.index.floor_position(limit).map_or(0, u64::from);
+        let mut pos = start.max(indexed);
+        while let Some(header) = self.header_at(pos)? {
+            let next = pos + header.total_size() as u64;
+            if next > limit {
+                break;
+            }
+            pos = next;
+        }
+        Ok(pos)
+    }
+
     /// Iterates batch headers from `position` to the end of the segment.
     pub(crate) fn headers_from(
         &self,

@@ -1,27 +1,36 @@
-//! One client connection: a reader that decodes and dispatches requests in arrival order, and a
-//! writer that sends their responses in that same order, waiting on deferred ones (a produce
-//! waiting for its fsync, a fetch waiting for data) without blocking the requests behind them.
+//! One client connection, in three stages joined by bounded channels:
+//!
+//! 1. the reader takes frames off the socket;
+//! 2. the executor runs each request's handler in arrival order, so that effects (appends,
+//!    topic changes) happen in request order; a handler may leave part of its answer pending
+//!    (a produce waiting for its fsync, a fetch waiting for data);
+//! 3. the writer sends responses in that same order, awaiting pending ones.
+//!
+//! Reading the next request overlaps with appending the previous one, and a durable produce's
+//! fsync wait does not hold back the appends behind it, so one fsync can cover many requests.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use rill_client::protocol::frame::{FrameError, FrameReader};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tracing::{debug, warn};
 
 use super::dispatch::{BoxFuture, dispatch};
+use super::response::Chunk;
 use crate::broker::Broker;
+use crate::log::FileSlice;
 
 /// What the writer sends for one request.
 pub(crate) enum Reply {
     /// An encoded response.
-    Ready(Bytes),
+    Ready(Vec<Chunk>),
     /// A response still being produced.
-    Pending(BoxFuture<Result<Bytes, FrameError>>),
+    Pending(BoxFuture<Result<Vec<Chunk>, FrameError>>),
     /// Nothing (acks=0 produce).
     Nothing,
 }
@@ -29,7 +38,7 @@ pub(crate) enum Reply {
 impl std::fmt::Debug for Reply {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Ready(b) => write!(f, "Ready({} bytes)", b.len()),
+            Self::Ready(chunks) => write!(f, "Ready({} chunks)", chunks.len()),
             Self::Pending(_) => f.write_str("Pending"),
             Self::Nothing => f.write_str("Nothing"),
         }
@@ -58,21 +67,32 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broke
         debug!(%peer, cause = %e, "could not disable Nagle");
     }
     let (read, write) = stream.into_split();
-    let (tx, rx) = mpsc::channel(broker.config.queued_max_requests as usize);
-    tokio::join!(read_loop(read, peer, &broker, tx), write_loop(write, peer, &broker, rx));
+    let depth = broker.config.queued_max_requests as usize;
+    let (frames_tx, frames_rx) = mpsc::channel(depth);
+    let (replies_tx, replies_rx) = mpsc::channel(depth);
+    tokio::join!(
+        read_loop(read, peer, &broker, frames_tx),
+        execute_loop(peer, &broker, frames_rx, replies_tx),
+        write_loop(write, peer, &broker, replies_rx)
+    );
     debug!(%peer, "connection closed");
 }
 
-async fn read_loop(mut read: OwnedReadHalf, peer: SocketAddr, broker: &Arc<Broker>, tx: mpsc::Sender<Reply>) {
+async fn read_loop(mut read: OwnedReadHalf, peer: SocketAddr, broker: &Arc<Broker>, frames: mpsc::Sender<Bytes>) {
     let mut reader = FrameReader::new(broker.config.socket_request_max_bytes as usize);
     loop {
         let frame = tokio::select! {
             biased;
             () = broker.shutdown.cancelled() => return,
+            () = frames.closed() => return,
             frame = reader.next(&mut read) => frame,
         };
-        let frame = match frame {
-            Ok(Some(frame)) => frame,
+        match frame {
+            Ok(Some(frame)) => {
+                if frames.send(frame).await.is_err() {
+                    return;
+                }
+            }
             Ok(None) => return,
             Err(FrameError::Io(e)) => {
                 debug!(%peer, cause = %e, "connection read failed");
@@ -82,11 +102,26 @@ async fn read_loop(mut read: OwnedReadHalf, peer: SocketAddr, broker: &Arc<Broke
                 warn!(%peer, cause = %e, "closing connection: bad frame");
                 return;
             }
+        }
+    }
+}
+
+async fn execute_loop(
+    peer: SocketAddr,
+    broker: &Arc<Broker>,
+    mut frames: mpsc::Receiver<Bytes>,
+    replies: mpsc::Sender<Reply>,
+) {
+    while let Some(frame) = frames.recv().await {
+        let reply = tokio::select! {
+            biased;
+            () = broker.shutdown.cancelled() => return,
+            reply = dispatch(broker, frame, peer) => reply,
         };
-        match dispatch(broker, frame, peer).await {
+        match reply {
             Ok(Reply::Nothing) => {}
             Ok(reply) => {
-                if tx.send(reply).await.is_err() {
+                if replies.send(reply).await.is_err() {
                     return;
                 }
             }
@@ -100,8 +135,8 @@ async fn read_loop(mut read: OwnedReadHalf, peer: SocketAddr, broker: &Arc<Broke
 
 async fn write_loop(mut write: OwnedWriteHalf, peer: SocketAddr, broker: &Arc<Broker>, mut rx: mpsc::Receiver<Reply>) {
     while let Some(reply) = rx.recv().await {
-        let bytes = match reply {
-            Reply::Ready(bytes) => bytes,
+        let chunks = match reply {
+            Reply::Ready(chunks) => chunks,
             Reply::Pending(pending) => {
                 let result = tokio::select! {
                     biased;
@@ -109,7 +144,7 @@ async fn write_loop(mut write: OwnedWriteHalf, peer: SocketAddr, broker: &Arc<Br
                     result = pending => result,
                 };
                 match result {
-                    Ok(bytes) => bytes,
+                    Ok(chunks) => chunks,
                     Err(e) => {
                         warn!(%peer, cause = %ErrorChain(&e), "closing connection: response failed to encode");
                         return;
@@ -118,10 +153,45 @@ async fn write_loop(mut write: OwnedWriteHalf, peer: SocketAddr, broker: &Arc<Br
             }
             Reply::Nothing => continue,
         };
-        if let Err(e) = write.write_all(&bytes).await {
+        if let Err(e) = send(&mut write, chunks).await {
             debug!(%peer, cause = %e, "connection write failed");
             return;
         }
     }
     let _ = write.shutdown().await;
+}
+
+async fn send(write: &mut OwnedWriteHalf, chunks: Vec<Chunk>) -> std::io::Result<()> {
+    for chunk in chunks {
+        match chunk {
+            Chunk::Memory(bytes) => write.write_all(&bytes).await?,
+            Chunk::File(slice) => send_file(write.as_ref(), &slice).await?,
+        }
+    }
+    Ok(())
+}
+
+/// Sends a file range with `sendfile(2)`: page cache to socket, no copy through user space.
+async fn send_file(stream: &TcpStream, slice: &FileSlice) -> std::io::Result<()> {
+    let mut offset = slice.position;
+    let end = slice.position + slice.len;
+    while offset < end {
+        stream.writable().await?;
+        let count = (end - offset) as usize;
+        let sent = stream.try_io(Interest::WRITABLE, || {
+            rustix::fs::sendfile(stream, &*slice.file, Some(&mut offset), count).map_err(std::io::Error::from)
+        });
+        match sent {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("{} ended before byte {end}", slice.path.display()),
+                ));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

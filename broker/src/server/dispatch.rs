@@ -14,9 +14,11 @@ use tracing::{Instrument, debug_span};
 
 use super::DispatchError;
 use super::connection::Reply;
+use super::response::{Chunk, splice};
 use super::versions;
 use crate::broker::Broker;
 use crate::handlers;
+use crate::handlers::fetch::FetchReply;
 
 /// A boxed response future.
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -47,19 +49,32 @@ fn encode<R: Encodable + HeaderVersion>(correlation_id: i32, version: i16, respo
     encode_response(correlation_id, version, R::header_version(version), response)
 }
 
-fn into_reply<R: Encodable + HeaderVersion + Send + 'static>(
+fn into_reply<R: Send + 'static>(
     answer: Answer<R>,
     correlation_id: i32,
     version: i16,
+    encode: fn(i32, i16, R) -> Result<Vec<Chunk>, FrameError>,
 ) -> Result<Reply, DispatchError> {
     Ok(match answer {
-        Answer::Now(response) => Reply::Ready(encode(correlation_id, version, &response)?),
-        Answer::Later(future) => {
-            Reply::Pending(Box::pin(async move { encode(correlation_id, version, &future.await) }))
-        }
+        Answer::Now(response) => Reply::Ready(encode(correlation_id, version, response)?),
+        Answer::Later(future) => Reply::Pending(Box::pin(async move { encode(correlation_id, version, future.await) })),
         Answer::Never => Reply::Nothing,
         Answer::Close(reason) => return Err(DispatchError::AcksZeroFailure { reason }),
     })
+}
+
+fn encode_message<R: Encodable + HeaderVersion>(
+    correlation_id: i32,
+    version: i16,
+    response: R,
+) -> Result<Vec<Chunk>, FrameError> {
+    Ok(vec![Chunk::Memory(encode(correlation_id, version, &response)?)])
+}
+
+fn encode_fetch(correlation_id: i32, version: i16, reply: FetchReply) -> Result<Vec<Chunk>, FrameError> {
+    let encoded = encode(correlation_id, version, &reply.response)?;
+    // Fetch v12+ is a flexible version: records carry a compact (varint) length.
+    splice(encoded, &reply.marker, version >= 12, reply.slices)
 }
 
 fn api_name(key: ApiKey) -> &'static str {
@@ -104,10 +119,10 @@ pub(crate) async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAdd
     if !(min..=max).contains(&version) {
         if key == ApiKey::ApiVersions {
             // KIP-511: answer in v0 with UNSUPPORTED_VERSION and our range, so the client retries.
-            return Ok(Reply::Ready(encode(
+            return Ok(Reply::Ready(encode_message(
                 correlation_id,
                 0,
-                &handlers::api_versions::unsupported_version(),
+                handlers::api_versions::unsupported_version(),
             )?));
         }
         return Err(DispatchError::UnsupportedVersion { api, version, min, max });
@@ -134,14 +149,17 @@ pub(crate) async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAdd
     );
 
     macro_rules! route {
-        ($request:ty, $handler:path) => {{
+        ($request:ty, $handler:path) => {
+            route!($request, $handler, encode_message)
+        };
+        ($request:ty, $handler:path, $encode:expr) => {{
             let request = <$request>::decode(&mut body, version).map_err(|e| DispatchError::Decode {
                 api,
                 version,
                 source: e.into(),
             })?;
             let answer = $handler(&ctx, request).instrument(span).await;
-            into_reply(answer, correlation_id, version)
+            into_reply(answer, correlation_id, version, $encode)
         }};
     }
 
@@ -149,7 +167,7 @@ pub(crate) async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAdd
         ApiKey::ApiVersions => route!(ApiVersionsRequest, handlers::api_versions::handle),
         ApiKey::Metadata => route!(MetadataRequest, handlers::metadata::handle),
         ApiKey::Produce => route!(ProduceRequest, handlers::produce::handle),
-        ApiKey::Fetch => route!(FetchRequest, handlers::fetch::handle),
+        ApiKey::Fetch => route!(FetchRequest, handlers::fetch::handle, encode_fetch),
         ApiKey::ListOffsets => route!(ListOffsetsRequest, handlers::list_offsets::handle),
         ApiKey::CreateTopics => route!(CreateTopicsRequest, handlers::create_topics::handle),
         ApiKey::DeleteTopics => route!(DeleteTopicsRequest, handlers::delete_topics::handle),

@@ -5,6 +5,7 @@
 mod connection;
 mod dispatch;
 mod error;
+mod response;
 pub(crate) mod versions;
 
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use std::time::Duration;
 pub(crate) use dispatch::{Answer, RequestContext};
 pub use error::BrokerError;
 pub(crate) use error::DispatchError;
+pub(crate) use response::{Marker, new_marker};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;

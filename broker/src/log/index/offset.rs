@@ -92,6 +92,15 @@ impl OffsetIndex {
         (self.base_offset + i64::from(rel), pos)
     }
 
+    /// The position of the last indexed batch starting at or before byte `position`.
+    pub(crate) fn floor_position(&self, position: u64) -> Option<u32> {
+        let idx = self
+            .file
+            .entries()
+            .partition_point(|e| u64::from(u32::from_be_bytes([e[4], e[5], e[6], e[7]])) <= position);
+        (idx > 0).then(|| self.entry(idx - 1).1)
+    }
+
     pub(crate) fn clear(&mut self) {
         self.file.clear();
     }
@@ -135,7 +144,7 @@ mod tests {
     }
 
     #[test]
-    fn truncation_rewrites_the_file() {
+    fn a_cleared_index_rewrites_its_file() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("00000000000000000000.index");
         let mut index = OffsetIndex::create(path.clone(), 0, 1 << 20);
@@ -143,13 +152,16 @@ mod tests {
             index.append(i * 10, (i * 100) as u32);
         }
         index.write_out(false).expect("write");
-        index.truncate_to_position(450);
+        index.clear();
+        index.append(0, 0);
         index.append(45, 450);
         index.write_out(false).expect("write");
-        assert_eq!(std::fs::metadata(&path).expect("meta").len(), 6 * 8);
+        assert_eq!(std::fs::metadata(&path).expect("meta").len(), 2 * 8);
         let reopened = OffsetIndex::open(path, 0, 1 << 20, 10_000)
             .expect("open")
             .expect("valid");
         assert_eq!(reopened.lookup(1000), (45, 450));
+        assert_eq!(reopened.floor_position(449), Some(0));
+        assert_eq!(reopened.floor_position(450), Some(450));
     }
 }

@@ -25,7 +25,9 @@ fn s(v: &str) -> StrBytes {
 fn configuration_errors_name_the_key_and_exit_non_zero() {
     let dir = tempfile::tempdir().expect("temp");
     let data = dir.path().display().to_string();
-    let cases: Vec<(Vec<String>, Vec<(&str, &str)>, &str)> = vec![
+    // (arguments, environment, the key the error must name)
+    type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec!["--set".into(), "num.partitions=three".into()],
             vec![],

@@ -25,23 +25,29 @@ impl Full {
         // RILL_TEST_NO_MOUNT=1 exercises the fallback where mounting is allowed.
         let mounted = std::env::var_os("RILL_TEST_NO_MOUNT").is_none()
             && Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
-            .arg(dir)
-            .status()
-            .is_ok_and(|s| s.success());
+                .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+                .arg(dir)
+                .status()
+                .is_ok_and(|s| s.success());
         if mounted {
             // Leave `room` bytes free; the ballast is what "freeing space" deletes later.
             let ballast = dir.join("ballast");
             std::fs::write(&ballast, vec![0u8; (8 << 20) - room as usize - (256 << 10)]).expect("ballast");
             eprintln!("full disk: tmpfs at {}", dir.display());
-            return Self::Tmpfs { mount: dir.to_owned(), ballast };
+            return Self::Tmpfs {
+                mount: dir.to_owned(),
+                ballast,
+            };
         }
         eprintln!("full disk: no permission to mount; using RLIMIT_FSIZE");
         // Without a handler, exceeding the limit kills the process with SIGXFSZ.
         std::mem::forget(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(25)).expect("SIGXFSZ"));
         rustix::process::setrlimit(
             rustix::process::Resource::Fsize,
-            rustix::process::Rlimit { current: Some(room), maximum: None },
+            rustix::process::Rlimit {
+                current: Some(room),
+                maximum: None,
+            },
         )
         .expect("setrlimit");
         Self::FileSizeLimit
@@ -52,7 +58,10 @@ impl Full {
             Self::Tmpfs { ballast, .. } => std::fs::remove_file(ballast).expect("remove ballast"),
             Self::FileSizeLimit => rustix::process::setrlimit(
                 rustix::process::Resource::Fsize,
-                rustix::process::Rlimit { current: None, maximum: None },
+                rustix::process::Rlimit {
+                    current: None,
+                    maximum: None,
+                },
             )
             .expect("setrlimit"),
         }
@@ -89,17 +98,32 @@ async fn a_full_disk_fails_the_write_and_loses_nothing_acknowledged() {
     };
     assert_eq!(error, 56, "KAFKA_STORAGE_ERROR");
     assert!(acked > 0);
-    let stored: i64 = read_all(&mut conn, "t", 0, 0).await.iter().map(|h| i64::from(h.records_count)).sum();
-    assert_eq!(stored, acked, "every acknowledged record is readable, nothing half-written");
+    let stored: i64 = read_all(&mut conn, "t", 0, 0)
+        .await
+        .iter()
+        .map(|h| i64::from(h.records_count))
+        .sum();
+    assert_eq!(
+        stored, acked,
+        "every acknowledged record is readable, nothing half-written"
+    );
 
     full.free();
-    assert_eq!(produce(&mut conn, "t", 0, batch(10, 100, 0)).await, (0, acked), "writes resume where they stopped");
+    assert_eq!(
+        produce(&mut conn, "t", 0, batch(10, 100, 0)).await,
+        (0, acked),
+        "writes resume where they stopped"
+    );
     acked += 10;
     broker.stop().await.expect("clean stop");
 
     let broker = TestBroker::start_in(&data, |_| {}).await.expect("restart");
     let mut conn = common::connect(&broker).await;
-    let stored: i64 = read_all(&mut conn, "t", 0, 0).await.iter().map(|h| i64::from(h.records_count)).sum();
+    let stored: i64 = read_all(&mut conn, "t", 0, 0)
+        .await
+        .iter()
+        .map(|h| i64::from(h.records_count))
+        .sum();
     assert_eq!(stored, acked, "after a restart");
     assert_eq!(produce(&mut conn, "t", 0, batch(1, 10, 0)).await, (0, acked));
     broker.stop().await.expect("stop");

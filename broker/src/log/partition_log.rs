@@ -7,7 +7,6 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use rill_client::protocol::batch::{self, BatchHeader, TimestampType as BatchTimestampType};
 use rill_client::protocol::compression::record_area;
 
@@ -44,7 +43,7 @@ pub(crate) struct FileSlice {
 impl FileSlice {
     /// Reads the range into memory.
     #[cfg(test)]
-    pub(crate) fn read(&self) -> Result<Bytes, LogError> {
+    pub(crate) fn read(&self) -> Result<bytes::Bytes, LogError> {
         Segment::read_at(&self.file, &self.path, self.position, self.len as usize)
     }
 }

@@ -340,6 +340,9 @@ pub fn validate(batch: &[u8]) -> Result<ValidBatch, BatchError> {
     Ok(ValidBatch { header, has_null_key })
 }
 
+/// A record header: its key and its value (`None` for a null value).
+pub type Header<'a> = (&'a [u8], Option<&'a [u8]>);
+
 /// A borrowed view of one record of an uncompressed batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordView<'a> {
@@ -361,7 +364,7 @@ pub struct RecordView<'a> {
 
 impl<'a> RecordView<'a> {
     /// The record's headers as (key, value) pairs, in wire order; duplicate keys are kept.
-    pub fn headers(&self) -> Result<Vec<(&'a [u8], Option<&'a [u8]>)>, RecordError> {
+    pub fn headers(&self) -> Result<Vec<Header<'a>>, RecordError> {
         let mut pos = 0;
         let mut out = Vec::with_capacity((self.header_count as usize).min(self.raw_headers.len()));
         for _ in 0..self.header_count {

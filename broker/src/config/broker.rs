@@ -79,6 +79,11 @@ config_table! {
         /// beyond it. Kafka answers strictly one at a time; pipelining lets a durable produce
         /// share one fsync across requests.
         queued_max_requests: i32 = "queued.max.requests", default 64, check between(1, 100_000);
+        /// Bytes of requests one connection may have read but not yet executed; reading pauses
+        /// beyond it. Kafka's key bounds the whole broker's request queue (-1, unbounded, by
+        /// default); Rill bounds each connection, 100 MiB by default, never below one request of
+        /// `socket.request.max.bytes`.
+        queued_max_request_bytes: i64 = "queued.max.request.bytes", default 100 * 1024 * 1024, check at_least(-1);
         /// How long an idle producer's state is kept, in milliseconds.
         producer_id_expiration_ms: i64 = "producer.id.expiration.ms", default 86_400_000, check at_least(1);
         /// Largest decompressed size in bytes of one batch the broker inflates (compaction, time

@@ -17,7 +17,7 @@ use rill_client::protocol::frame::{FrameError, FrameReader};
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tracing::{debug, warn};
 
 use super::dispatch::{BoxFuture, dispatch};
@@ -78,8 +78,16 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broke
     debug!(%peer, "connection closed");
 }
 
-async fn read_loop(mut read: OwnedReadHalf, peer: SocketAddr, broker: &Arc<Broker>, frames: mpsc::Sender<Bytes>) {
-    let mut reader = FrameReader::new(broker.config.socket_request_max_bytes as usize);
+/// A request frame with its share of the connection's byte budget, released once executed.
+type Queued = (Bytes, OwnedSemaphorePermit);
+
+async fn read_loop(mut read: OwnedReadHalf, peer: SocketAddr, broker: &Arc<Broker>, frames: mpsc::Sender<Queued>) {
+    let max_frame = broker.config.socket_request_max_bytes as usize;
+    let mut reader = FrameReader::new(max_frame);
+    // Bytes of requests read but not yet executed; one frame of the largest size always fits.
+    let budget = Arc::new(Semaphore::new(
+        (broker.config.queued_max_request_bytes.max(0) as usize).max(max_frame),
+    ));
     loop {
         let frame = tokio::select! {
             biased;
@@ -89,7 +97,10 @@ async fn read_loop(mut read: OwnedReadHalf, peer: SocketAddr, broker: &Arc<Broke
         };
         match frame {
             Ok(Some(frame)) => {
-                if frames.send(frame).await.is_err() {
+                let Ok(permit) = Arc::clone(&budget).acquire_many_owned(frame.len() as u32).await else {
+                    return;
+                };
+                if frames.send((frame, permit)).await.is_err() {
                     return;
                 }
             }
@@ -109,10 +120,10 @@ async fn read_loop(mut read: OwnedReadHalf, peer: SocketAddr, broker: &Arc<Broke
 async fn execute_loop(
     peer: SocketAddr,
     broker: &Arc<Broker>,
-    mut frames: mpsc::Receiver<Bytes>,
+    mut frames: mpsc::Receiver<Queued>,
     replies: mpsc::Sender<Reply>,
 ) {
-    while let Some(frame) = frames.recv().await {
+    while let Some((frame, _permit)) = frames.recv().await {
         let reply = tokio::select! {
             biased;
             () = broker.shutdown.cancelled() => return,

@@ -70,6 +70,37 @@ fn open_log_file(path: &Path, create: bool) -> Result<File, LogError> {
 }
 
 impl Segment {
+    /// A segment over `file` of `size` bytes whose indexes and summary are still empty.
+    fn blank(
+        dir: &Path,
+        base_offset: i64,
+        path: PathBuf,
+        file: File,
+        size: u64,
+        index_config: IndexConfig,
+        created_ms: i64,
+    ) -> Self {
+        Self {
+            base_offset,
+            index: OffsetIndex::create(
+                offset_file(dir, base_offset, INDEX_SUFFIX),
+                base_offset,
+                index_config.max_index_bytes,
+            ),
+            time_index: TimeIndex::create(offset_file(dir, base_offset, TIME_INDEX_SUFFIX), base_offset),
+            path,
+            file: Arc::new(file),
+            size,
+            index_config,
+            bytes_since_index: 0,
+            next_offset: base_offset,
+            max_timestamp: -1,
+            offset_of_max_timestamp: -1,
+            rolling_timestamp: None,
+            created_ms,
+        }
+    }
+
     /// Creates an empty segment starting at `base_offset`.
     pub(crate) fn create(
         dir: &Path,
@@ -80,25 +111,7 @@ impl Segment {
         let path = offset_file(dir, base_offset, LOG_SUFFIX);
         let file = open_log_file(&path, true)?;
         file.set_len(0).map_err(io_err("truncating new segment", &path))?;
-        Ok(Self {
-            base_offset,
-            index: OffsetIndex::create(
-                offset_file(dir, base_offset, INDEX_SUFFIX),
-                base_offset,
-                index_config.max_index_bytes,
-            ),
-            time_index: TimeIndex::create(offset_file(dir, base_offset, TIME_INDEX_SUFFIX), base_offset),
-            path,
-            file: Arc::new(file),
-            size: 0,
-            index_config,
-            bytes_since_index: 0,
-            next_offset: base_offset,
-            max_timestamp: -1,
-            offset_of_max_timestamp: -1,
-            rolling_timestamp: None,
-            created_ms: now_ms,
-        })
+        Ok(Self::blank(dir, base_offset, path, file, 0, index_config, now_ms))
     }
 
     /// Opens a segment written before a clean shutdown: trusts its indexes if they pass a sanity
@@ -121,22 +134,8 @@ impl Segment {
             .map_or(now_ms, |d| d.as_millis() as i64);
         let index_path = offset_file(dir, base_offset, INDEX_SUFFIX);
         let time_path = offset_file(dir, base_offset, TIME_INDEX_SUFFIX);
-        let index = OffsetIndex::open(index_path.clone(), base_offset, index_config.max_index_bytes, size)?;
-        let mut segment = Self {
-            base_offset,
-            index: OffsetIndex::create(index_path, base_offset, index_config.max_index_bytes),
-            time_index: TimeIndex::create(time_path.clone(), base_offset),
-            path,
-            file: Arc::new(file),
-            size,
-            index_config,
-            bytes_since_index: 0,
-            next_offset: base_offset,
-            max_timestamp: -1,
-            offset_of_max_timestamp: -1,
-            rolling_timestamp: None,
-            created_ms: modified_ms,
-        };
+        let index = OffsetIndex::open(index_path, base_offset, index_config.max_index_bytes, size)?;
+        let mut segment = Self::blank(dir, base_offset, path, file, size, index_config, modified_ms);
         segment.seek_to_end()?;
         let Some(index) = index else {
             return Ok((segment, false));

@@ -300,53 +300,34 @@ impl Topics {
             partitions,
             configs: spec.configs,
         };
-        let data_dir = self.data_dir.clone();
-        let max_decompressed = self.broker.max_decompressed_batch_bytes as usize;
-        let blocking_config = Arc::clone(&config);
-        let created_config = Arc::clone(&config);
-        let blocking_record = record.clone();
-        let logs = tokio::task::spawn_blocking(move || -> Result<Vec<PartitionLog>, TopicError> {
-            store::write(&data_dir, &name, &blocking_record)?;
-            (0..partitions)
-                .map(|index| {
-                    let dir = data_dir.join(partition_dir_name(&name, index));
-                    Ok(PartitionLog::create(
-                        dir,
-                        Arc::clone(&blocking_config),
-                        max_decompressed,
-                        now_ms(),
-                    )?)
-                })
-                .collect()
-        })
-        .await
-        .map_err(join_error)??;
-        let topic_name: Arc<str> = Arc::from(spec.name.as_str());
-        let count = partitions;
-        let partitions: Vec<_> = logs
+        let logs = self
+            .write_and_create_logs(&name, record.clone(), 0..partitions, Arc::clone(&config))
+            .await?;
+        let topic_name: Arc<str> = Arc::from(name.as_str());
+        let members: Vec<_> = logs
             .into_iter()
             .enumerate()
             .map(|(i, log)| Partition::new(Arc::clone(&topic_name), i as i32, log))
             .collect();
-        for partition in &partitions {
+        for partition in &members {
             self.start_flusher(partition);
         }
         let topic = Arc::new(Topic {
             name: topic_name,
             id: record.id,
-            partitions: RwLock::new(Arc::new(partitions)),
+            partitions: RwLock::new(Arc::new(members)),
             overrides: RwLock::new(record.configs),
-            config: RwLock::new(config),
+            config: RwLock::new(Arc::clone(&config)),
         });
         self.map
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(spec.name.clone(), Arc::clone(&topic));
-        info!(topic = %spec.name, partitions = count, "created topic");
+            .insert(name.clone(), Arc::clone(&topic));
+        info!(topic = %name, partitions, "created topic");
         Ok(Created {
             topic: Some(topic),
-            partitions: count,
-            config: created_config,
+            partitions,
+            config,
         })
     }
 
@@ -412,28 +393,11 @@ impl Topics {
         if validate_only {
             return Ok(());
         }
-        let config = topic.config();
-        let data_dir = self.data_dir.clone();
-        let owned = name.to_owned();
-        let max_decompressed = self.broker.max_decompressed_batch_bytes as usize;
         let mut record = topic.record();
         record.partitions = total;
-        let logs = tokio::task::spawn_blocking(move || -> Result<Vec<PartitionLog>, TopicError> {
-            store::write(&data_dir, &owned, &record)?;
-            (current..total)
-                .map(|index| {
-                    let dir = data_dir.join(partition_dir_name(&owned, index));
-                    Ok(PartitionLog::create(
-                        dir,
-                        Arc::clone(&config),
-                        max_decompressed,
-                        now_ms(),
-                    )?)
-                })
-                .collect()
-        })
-        .await
-        .map_err(join_error)??;
+        let logs = self
+            .write_and_create_logs(name, record, current..total, topic.config())
+            .await?;
         let mut partitions: Vec<_> = topic.partitions().iter().cloned().collect();
         for (i, log) in logs.into_iter().enumerate() {
             let partition = Partition::new(Arc::clone(&topic.name), current + i as i32, log);
@@ -474,6 +438,36 @@ impl Topics {
         }
         info!(topic = %name, "altered topic config");
         Ok(())
+    }
+
+    /// Persists a topic's record, then creates the logs of partitions `indexes` (on the blocking
+    /// pool): a crash in between leaves directories that the next start completes.
+    async fn write_and_create_logs(
+        &self,
+        name: &str,
+        record: TopicRecord,
+        indexes: std::ops::Range<i32>,
+        config: Arc<TopicConfig>,
+    ) -> Result<Vec<PartitionLog>, TopicError> {
+        let data_dir = self.data_dir.clone();
+        let name = name.to_owned();
+        let max_decompressed = self.broker.max_decompressed_batch_bytes as usize;
+        tokio::task::spawn_blocking(move || -> Result<Vec<PartitionLog>, TopicError> {
+            store::write(&data_dir, &name, &record)?;
+            indexes
+                .map(|index| {
+                    let dir = data_dir.join(partition_dir_name(&name, index));
+                    Ok(PartitionLog::create(
+                        dir,
+                        Arc::clone(&config),
+                        max_decompressed,
+                        now_ms(),
+                    )?)
+                })
+                .collect()
+        })
+        .await
+        .map_err(join_error)?
     }
 
     /// Writes the recovery-point and log-start checkpoints (blocking).

@@ -59,6 +59,12 @@ impl Broker {
             sync_dir(&data_dir)?;
         }
         let producer_ids = ProducerIds::open(&data_dir.join("__rill").join("producer-ids"))?;
+        let defaults = BrokerConfig::default();
+        for key in BrokerConfig::KEYS {
+            if let Some(value) = config.get(key.name).filter(|v| defaults.get(key.name).as_ref() != Some(v)) {
+                info!(key = key.name, value, "configured");
+            }
+        }
         info!(cluster_id, node_id = config.node_id, data_dir = %data_dir.display(), clean, "opened data directory");
         Ok(Self {
             config,

@@ -61,7 +61,10 @@ impl Broker {
         let producer_ids = ProducerIds::open(&data_dir.join("__rill").join("producer-ids"))?;
         let defaults = BrokerConfig::default();
         for key in BrokerConfig::KEYS {
-            if let Some(value) = config.get(key.name).filter(|v| defaults.get(key.name).as_ref() != Some(v)) {
+            if let Some(value) = config
+                .get(key.name)
+                .filter(|v| defaults.get(key.name).as_ref() != Some(v))
+            {
                 info!(key = key.name, value, "configured");
             }
         }

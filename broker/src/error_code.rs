@@ -19,6 +19,8 @@ pub enum ErrorCode {
     LeaderNotAvailable = 5,
     /// This broker does not lead the partition.
     NotLeaderOrFollower = 6,
+    /// The coordinator is not available.
+    CoordinatorNotAvailable = 15,
     /// The request timed out.
     RequestTimedOut = 7,
     /// A batch exceeds `max.message.bytes`.

@@ -392,3 +392,39 @@ async fn describe_cluster_and_init_producer_id() {
     assert_eq!((first.error_code, first.producer_epoch), (0, 0));
     assert_ne!(first.producer_id, second.producer_id);
 }
+
+#[tokio::test]
+async fn find_coordinator_names_this_broker_for_groups() {
+    let broker = TestBroker::start().await.expect("broker");
+    let mut conn = common::connect(&broker).await;
+    let port = i32::from(broker.addr().port());
+    for version in [0, 1, 3] {
+        let response = conn
+            .send(version, &FindCoordinatorRequest::default().with_key(s("my-group")))
+            .await
+            .expect("find");
+        assert_eq!(
+            (response.error_code, response.node_id.0, response.port),
+            (0, 1, port),
+            "v{version}"
+        );
+    }
+    let batched = FindCoordinatorRequest::default().with_coordinator_keys(vec![s("a"), s("b")]);
+    let response = conn.send(6, &batched).await.expect("find");
+    assert_eq!(
+        response
+            .coordinators
+            .iter()
+            .map(|c| (c.key.to_string(), c.node_id.0, c.port))
+            .collect::<Vec<_>>(),
+        vec![("a".into(), 1, port), ("b".into(), 1, port)]
+    );
+    let transactional = FindCoordinatorRequest::default()
+        .with_key_type(1)
+        .with_coordinator_keys(vec![s("tx")]);
+    let response = conn.send(4, &transactional).await.expect("find");
+    assert_eq!(
+        response.coordinators[0].error_code, 15,
+        "no transaction coordinator yet"
+    );
+}

@@ -183,6 +183,7 @@ pub(crate) async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAdd
         }
         ApiKey::DescribeCluster => route!(DescribeClusterRequest, handlers::describe_cluster::handle),
         ApiKey::InitProducerId => route!(InitProducerIdRequest, handlers::init_producer_id::handle),
+        ApiKey::FindCoordinator => route!(FindCoordinatorRequest, handlers::find_coordinator::handle),
         _ => Err(DispatchError::UnsupportedApi { api }),
     }
 }

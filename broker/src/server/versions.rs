@@ -20,6 +20,7 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::FindCoordinator, 0, 6),
 ];
 
 /// The supported version range of `api`, if it is served at all.
@@ -58,6 +59,7 @@ mod tests {
             ApiKey::CreatePartitions => r!(CreatePartitionsRequest),
             ApiKey::IncrementalAlterConfigs => r!(IncrementalAlterConfigsRequest),
             ApiKey::DescribeCluster => r!(DescribeClusterRequest),
+            ApiKey::FindCoordinator => r!(FindCoordinatorRequest),
             other => panic!("no range for {other:?}"),
         }
     }

@@ -78,19 +78,25 @@ async fn retention(broker: Arc<Broker>) {
 
 /// Requests a flush of every partition whose oldest unflushed data is older than `flush.ms`.
 async fn flush_due(broker: Arc<Broker>) {
-    let now = now_ms();
-    for partition in broker.topics.all_partitions() {
-        let due = {
-            let log = partition.lock();
-            let flush_ms = log.config().flush_ms;
-            (log.unflushed_messages() > 0
-                && flush_ms != i64::MAX
-                && now.saturating_sub(log.last_flush_ms()) >= flush_ms)
-                .then(|| log.log_end_offset())
-        };
-        if let Some(offset) = due {
-            partition.request_flush(offset);
+    let result = tokio::task::spawn_blocking(move || {
+        let now = now_ms();
+        for partition in broker.topics.all_partitions() {
+            let due = {
+                let log = partition.lock();
+                let flush_ms = log.config().flush_ms;
+                (log.unflushed_messages() > 0
+                    && flush_ms != i64::MAX
+                    && now.saturating_sub(log.last_flush_ms()) >= flush_ms)
+                    .then(|| log.log_end_offset())
+            };
+            if let Some(offset) = due {
+                partition.request_flush(offset);
+            }
         }
+    })
+    .await;
+    if let Err(e) = result {
+        error!(cause = %e, "flush scheduling task panicked");
     }
 }
 

@@ -138,7 +138,8 @@ impl Partition {
         let flush_messages = log.config().flush_messages;
         let unflushed = log.unflushed_messages();
         drop(log);
-        self.log_end_offset.store(end, Ordering::Release);
+        // Concurrent appenders publish in any order; the offsets only move forward.
+        self.log_end_offset.fetch_max(end, Ordering::AcqRel);
         if !self.durable.load(Ordering::Acquire) {
             self.advance_high_watermark(end);
         }
@@ -203,20 +204,23 @@ impl Partition {
             if self.is_deleted() {
                 return;
             }
-            let Some(plan) = self.lock().plan_flush() else {
-                let end = self.log_end_offset();
-                self.flush_state.send_modify(|s| s.flushed = s.flushed.max(end));
-                continue;
-            };
-            let plan = Arc::new(plan);
-            let job = Arc::clone(&plan);
-            let result = tokio::task::spawn_blocking(move || job.execute()).await;
-            match result {
-                Ok(Ok(())) => {
-                    self.lock().flush_done(&plan, crate::clock::now_ms());
-                    self.flush_state.send_modify(|s| s.flushed = s.flushed.max(plan.up_to));
+            // One round on the blocking pool: plan under the lock, fsync outside it, record.
+            let partition = Arc::clone(&self);
+            let round = tokio::task::spawn_blocking(move || -> Result<Option<i64>, LogError> {
+                let Some(plan) = partition.lock().plan_flush() else {
+                    return Ok(None);
+                };
+                plan.execute()?;
+                partition.lock().flush_done(&plan, crate::clock::now_ms());
+                Ok(Some(plan.up_to))
+            })
+            .await;
+            match round {
+                Ok(Ok(flushed)) => {
+                    let flushed = flushed.unwrap_or_else(|| self.log_end_offset());
+                    self.flush_state.send_modify(|s| s.flushed = s.flushed.max(flushed));
                     if self.durable.load(Ordering::Acquire) {
-                        self.advance_high_watermark(plan.up_to);
+                        self.advance_high_watermark(flushed);
                     }
                 }
                 Ok(Err(e)) => {

@@ -428,14 +428,18 @@ impl Topics {
         record.configs = overrides.clone();
         let data_dir = self.data_dir.clone();
         let owned = name.to_owned();
-        tokio::task::spawn_blocking(move || store::write(&data_dir, &owned, &record))
-            .await
-            .map_err(join_error)??;
-        *topic.overrides.write().unwrap_or_else(|p| p.into_inner()) = overrides;
-        *topic.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&config);
-        for partition in topic.partitions().iter() {
-            partition.set_config(Arc::clone(&config));
-        }
+        let applied = Arc::clone(&topic);
+        tokio::task::spawn_blocking(move || -> Result<(), TopicError> {
+            store::write(&data_dir, &owned, &record)?;
+            *applied.overrides.write().unwrap_or_else(|p| p.into_inner()) = overrides;
+            *applied.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::clone(&config);
+            for partition in applied.partitions().iter() {
+                partition.set_config(Arc::clone(&config));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(join_error)??;
         info!(topic = %name, "altered topic config");
         Ok(())
     }

@@ -10,6 +10,9 @@ use tracing::info;
 use uuid::Uuid;
 
 use crate::config::BrokerConfig;
+use crate::group::coordinator::{self, CoordinatorConfig};
+use crate::group::group::GroupTimings;
+use crate::group::{Coordinator, CoordinatorHandle};
 use crate::log::checkpoint::{sync_dir, write_atomic};
 use crate::log::file_names::CLEAN_SHUTDOWN_FILE;
 use crate::log::io_err;
@@ -32,6 +35,9 @@ pub(crate) struct Broker {
     pub(crate) advertised: Advertised,
     pub(crate) topics: Topics,
     pub(crate) producer_ids: ProducerIds,
+    /// The group coordinator's handle, and its receiving end until the server starts it.
+    pub(crate) groups: CoordinatorHandle,
+    coordinator: std::sync::Mutex<Option<Coordinator>>,
     /// Cancelled when the broker shuts down; every task it owns watches it.
     pub(crate) shutdown: CancellationToken,
     pub(crate) tasks: TaskTracker,
@@ -69,15 +75,38 @@ impl Broker {
             }
         }
         info!(cluster_id, node_id = config.node_id, data_dir = %data_dir.display(), clean, "opened data directory");
+        let (groups, coordinator) = coordinator::channel();
         Ok(Self {
             config,
             cluster_id,
             advertised,
             topics,
             producer_ids,
+            groups,
+            coordinator: std::sync::Mutex::new(Some(coordinator)),
             shutdown,
             tasks,
         })
+    }
+
+    /// Starts the group coordinator (once).
+    pub(crate) fn start_coordinator(self: &std::sync::Arc<Self>) {
+        let Some(rx) = self.coordinator.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+        let c = &self.config;
+        let config = CoordinatorConfig {
+            timings: GroupTimings { initial_rebalance_delay_ms: c.group_initial_rebalance_delay_ms.max(0) as u64 },
+            min_session_timeout_ms: c.group_min_session_timeout_ms,
+            max_session_timeout_ms: c.group_max_session_timeout_ms,
+            max_group_size: c.group_max_size.max(1) as usize,
+            offsets_topic: coordinator::OffsetsTopicConfig {
+                partitions: c.offsets_topic_num_partitions,
+                segment_bytes: c.offsets_topic_segment_bytes,
+            },
+            offsets_retention_ms: i64::from(c.offsets_retention_minutes) * 60_000,
+            offsets_retention_check_ms: c.offsets_retention_check_interval_ms.max(1) as u64,
+            offset_metadata_max_bytes: c.offset_metadata_max_bytes.max(0) as usize,
+        };
+        self.tasks.spawn(coordinator::run(std::sync::Arc::clone(self), config, rx));
     }
 
     pub(crate) fn node_id(&self) -> i32 {

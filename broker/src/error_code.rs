@@ -21,16 +21,34 @@ pub enum ErrorCode {
     NotLeaderOrFollower = 6,
     /// The coordinator is not available.
     CoordinatorNotAvailable = 15,
+    /// This broker is not the group's coordinator.
+    NotCoordinator = 16,
     /// The request timed out.
     RequestTimedOut = 7,
     /// A batch exceeds `max.message.bytes`.
     MessageTooLarge = 10,
+    /// Committed offset metadata exceeds `offset.metadata.max.bytes`.
+    OffsetMetadataTooLarge = 12,
+    /// The coordinator is still loading group state.
+    CoordinatorLoadInProgress = 14,
     /// The topic name is illegal.
     InvalidTopicException = 17,
     /// Fewer in-sync replicas than `min.insync.replicas`.
     NotEnoughReplicas = 19,
     /// `acks` is not -1, 0 or 1.
     InvalidRequiredAcks = 21,
+    /// The generation id is not the group's current one.
+    IllegalGeneration = 22,
+    /// The member's protocols are incompatible with the group's.
+    InconsistentGroupProtocol = 23,
+    /// The group id is empty or invalid.
+    InvalidGroupId = 24,
+    /// The member id is not a member of the group.
+    UnknownMemberId = 25,
+    /// The session timeout is outside the broker's allowed range.
+    InvalidSessionTimeout = 26,
+    /// The group is rebalancing: rejoin.
+    RebalanceInProgress = 27,
     /// The topic is being deleted or is internal.
     TopicAuthorizationFailed = 29,
     /// The API version is not supported.
@@ -59,6 +77,10 @@ pub enum ErrorCode {
     TransactionalIdAuthorizationFailed = 53,
     /// The log directory failed.
     KafkaStorageError = 56,
+    /// The group has members (DeleteGroups).
+    NonEmptyGroup = 68,
+    /// The group does not exist.
+    GroupIdNotFound = 69,
     /// The timestamp is out of range.
     InvalidTimestamp = 32,
     /// Unknown producer id.
@@ -67,6 +89,14 @@ pub enum ErrorCode {
     OffsetNotAvailable = 78,
     /// Topic deletion is disabled.
     TopicDeletionDisabled = 73,
+    /// A new dynamic member must rejoin with the member id it was given (KIP-394).
+    MemberIdRequired = 79,
+    /// The group reached `group.max.size`.
+    GroupMaxSizeReached = 81,
+    /// Another member holds this `group.instance.id`.
+    FencedInstanceId = 82,
+    /// The group is still subscribed to the topic (OffsetDelete).
+    GroupSubscribedToTopic = 86,
     /// A batch failed validation.
     InvalidRecord = 87,
     /// The resource does not exist.

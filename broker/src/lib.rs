@@ -15,6 +15,7 @@ mod broker;
 mod clock;
 pub mod config;
 mod error_code;
+mod group;
 mod handlers;
 pub mod log;
 mod partition;

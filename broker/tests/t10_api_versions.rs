@@ -28,8 +28,19 @@ async fn every_advertised_version_answers_with_the_same_table() {
             .find(|k| k.api_key == ApiKey::Fetch as i16)
             .expect("fetch listed");
         assert_eq!((fetch.min_version, fetch.max_version), (4, 12));
-        // Group APIs are not served yet, so they must not be advertised.
-        assert!(response.api_keys.iter().all(|k| k.api_key != ApiKey::JoinGroup as i16));
+        // Transactions are not served yet, so they must not be advertised.
+        assert!(
+            response
+                .api_keys
+                .iter()
+                .all(|k| k.api_key != ApiKey::AddPartitionsToTxn as i16)
+        );
+        let join = response
+            .api_keys
+            .iter()
+            .find(|k| k.api_key == ApiKey::JoinGroup as i16)
+            .expect("join listed");
+        assert_eq!((join.min_version, join.max_version), (0, 7));
     }
 }
 

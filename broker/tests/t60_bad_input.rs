@@ -121,8 +121,8 @@ async fn bad_frames_close_only_their_connection() {
     assert_rejected(
         &broker,
         &mut witness,
-        &framed(&header(ApiKey::JoinGroup as i16, 5)),
-        "JoinGroup is not supported",
+        &framed(&header(ApiKey::AddPartitionsToTxn as i16, 0)),
+        "API key 24 (an API this broker does not serve) is not supported",
     )
     .await;
     assert_rejected(

@@ -84,6 +84,24 @@ config_table! {
         /// default); Rill bounds each connection, 100 MiB by default, never below one request of
         /// `socket.request.max.bytes`.
         queued_max_request_bytes: i64 = "queued.max.request.bytes", default 100 * 1024 * 1024, check at_least(-1);
+        /// How long a group with no members waits for more before its first rebalance, in ms.
+        group_initial_rebalance_delay_ms: i64 = "group.initial.rebalance.delay.ms", default 3000, check at_least(0);
+        /// Shortest session timeout a member may ask for, in milliseconds.
+        group_min_session_timeout_ms: i32 = "group.min.session.timeout.ms", default 6000, check at_least(1);
+        /// Longest session timeout a member may ask for, in milliseconds.
+        group_max_session_timeout_ms: i32 = "group.max.session.timeout.ms", default 1_800_000, check at_least(1);
+        /// Most members a group may have.
+        group_max_size: i32 = "group.max.size", default i32::MAX, check at_least(1);
+        /// Partitions of `__consumer_offsets`, which spread groups (`hash(group.id) % partitions`).
+        offsets_topic_num_partitions: i32 = "offsets.topic.num.partitions", default 50, check between(1, 1000);
+        /// Segment size of `__consumer_offsets`, kept small so compaction has work to do.
+        offsets_topic_segment_bytes: i32 = "offsets.topic.segment.bytes", default 104_857_600, check at_least(1024);
+        /// How long the offsets of a group without members are kept, in minutes (7 days).
+        offsets_retention_minutes: i32 = "offsets.retention.minutes", default 10_080, check at_least(1);
+        /// How often expired offsets are looked for, in milliseconds.
+        offsets_retention_check_interval_ms: i64 = "offsets.retention.check.interval.ms", default 600_000, check at_least(1);
+        /// Largest metadata string a committed offset may carry, in bytes.
+        offset_metadata_max_bytes: i32 = "offset.metadata.max.bytes", default 4096, check at_least(0);
         /// How long an idle producer's state is kept, in milliseconds.
         producer_id_expiration_ms: i64 = "producer.id.expiration.ms", default 86_400_000, check at_least(1);
         /// Largest decompressed size in bytes of one batch the broker inflates (compaction, time
@@ -109,6 +127,7 @@ pub const IGNORED_KAFKA_KEYS: &[&str] = &[
     "inter.broker.listener.name",
     "listener.security.protocol.map",
     "offsets.topic.replication.factor",
+    "offsets.topic.num.partitions.per.broker",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
     "log.cleaner.enable",
@@ -163,6 +182,13 @@ impl BrokerConfig {
                 key: "log.dirs".to_owned(),
                 value: self.log_dirs.clone(),
                 reason: "one data directory is supported".to_owned(),
+            });
+        }
+        if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms {
+            return Err(ConfigError::Invalid {
+                key: "group.min.session.timeout.ms".to_owned(),
+                value: self.group_min_session_timeout_ms.to_string(),
+                reason: format!("must not exceed group.max.session.timeout.ms ({})", self.group_max_session_timeout_ms),
             });
         }
         if self.message_max_bytes > self.socket_request_max_bytes {

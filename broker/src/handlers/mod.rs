@@ -5,17 +5,27 @@ pub(crate) mod alter_configs;
 pub(crate) mod api_versions;
 pub(crate) mod create_partitions;
 pub(crate) mod create_topics;
+pub(crate) mod delete_groups;
 pub(crate) mod delete_records;
 pub(crate) mod delete_topics;
 pub(crate) mod describe_cluster;
 pub(crate) mod describe_configs;
+pub(crate) mod describe_groups;
 pub(crate) mod fetch;
+pub(crate) mod heartbeat;
 pub(crate) mod find_coordinator;
 pub(crate) mod incremental_alter_configs;
 pub(crate) mod init_producer_id;
+pub(crate) mod join_group;
+pub(crate) mod leave_group;
+pub(crate) mod list_groups;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
+pub(crate) mod offset_commit;
+pub(crate) mod offset_delete;
+pub(crate) mod offset_fetch;
 pub(crate) mod produce;
+pub(crate) mod sync_group;
 
 use kafka_protocol::messages::TopicName;
 use kafka_protocol::protocol::StrBytes;
@@ -42,7 +52,11 @@ pub(crate) fn log_error_code(error: &LogError) -> ErrorCode {
         LogError::Producer(ProducerError::OutOfOrderSequence { .. }) => ErrorCode::OutOfOrderSequenceNumber,
         LogError::Producer(ProducerError::FencedEpoch { .. }) => ErrorCode::InvalidProducerEpoch,
         LogError::NothingToAppend => ErrorCode::InvalidRecord,
-        LogError::Io { .. } | LogError::Offline { .. } => ErrorCode::KafkaStorageError,
+        LogError::Io { .. }
+        | LogError::Offline { .. }
+        | LogError::Records { .. }
+        | LogError::Recompress { .. }
+        | LogError::OffsetMapFull { .. } => ErrorCode::KafkaStorageError,
     }
 }
 

@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use rill_client::protocol::batch::BatchError;
+use rill_client::protocol::compression::{CompressionError, RecordAreaError};
 use thiserror::Error;
 
 /// A log operation failed. I/O errors say what was being done to which file.
@@ -37,6 +38,40 @@ pub enum LogError {
         /// What is wrong.
         #[source]
         source: BatchError,
+    },
+    /// The records of a stored batch cannot be read (decompression failed or exceeded
+    /// `rill.max.decompressed.batch.bytes`).
+    #[error("cannot read the records of the batch in {path} at position {position}")]
+    Records {
+        /// Segment file.
+        path: PathBuf,
+        /// Byte position of the batch.
+        position: u64,
+        /// Why.
+        #[source]
+        source: RecordAreaError,
+    },
+    /// Recompressing a batch rewritten by the log cleaner failed.
+    #[error("recompressing a cleaned batch for {path} failed")]
+    Recompress {
+        /// The cleaned segment being written.
+        path: PathBuf,
+        /// The codec's error.
+        #[source]
+        source: CompressionError,
+    },
+    /// Not even the first dirty segment's keys fit the cleaner's offset map.
+    #[error(
+        "the keys of segment {segment} in {dir} do not fit log.cleaner.dedupe.buffer.size ({budget} bytes); \
+         raise it to compact this partition"
+    )]
+    OffsetMapFull {
+        /// Partition directory.
+        dir: PathBuf,
+        /// Base offset of the segment that did not fit.
+        segment: i64,
+        /// The configured budget.
+        budget: usize,
     },
     /// A batch larger than `max.message.bytes`.
     #[error("batch of {size} bytes exceeds max.message.bytes {max}")]

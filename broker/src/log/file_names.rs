@@ -8,6 +8,13 @@ pub(crate) const LOG_SUFFIX: &str = "log";
 pub(crate) const INDEX_SUFFIX: &str = "index";
 /// Sparse timestamp → offset index.
 pub(crate) const TIME_INDEX_SUFFIX: &str = "timeindex";
+/// A segment being written by the log cleaner; deleted when found at start-up.
+pub(crate) const CLEANED_SUFFIX: &str = "log.cleaned";
+/// A complete, fsynced cleaned segment waiting to replace the segments it was made from; a swap
+/// found at start-up is finished.
+pub(crate) const SWAP_SUFFIX: &str = "log.swap";
+/// The log cleaner's per-partition progress (see `log::cleaner_checkpoint`).
+pub(crate) const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 /// Producer state snapshot.
 pub(crate) const SNAPSHOT_SUFFIX: &str = "snapshot";
 /// Marker left in the data directory by a clean shutdown.

@@ -3,7 +3,8 @@
 //! After a clean shutdown every segment is opened from its indexes, scanning only the bytes after
 //! the last index entry. After an unclean one, segments from the recovery point on are re-read
 //! batch by batch, CRC-checked, their indexes rebuilt, and the log cut at the first torn or
-//! corrupt batch; segments after a cut are deleted, since the log must stay contiguous.
+//! corrupt batch; segments after a cut are deleted, since the log must stay contiguous. A
+//! compaction interrupted by the crash is finished or discarded first (see `super::swap`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -69,6 +70,13 @@ impl PartitionLog {
         ))
     }
 
+    /// Largest batch a stored segment may hold: twice `max.message.bytes` (at least 1 MiB), since
+    /// the limit may have been lowered after larger batches were appended. Bigger length fields
+    /// are treated as corruption rather than allocated.
+    pub(super) fn max_stored_batch(config: &TopicConfig) -> usize {
+        (config.max_message_bytes.max(0) as usize).max(1 << 20) * 2 + LOG_OVERHEAD
+    }
+
     fn assemble(
         dir: PathBuf,
         config: Arc<TopicConfig>,
@@ -105,6 +113,7 @@ impl PartitionLog {
     ) -> Result<(Self, LoadReport), LogError> {
         let mut report = LoadReport::default();
         let index_config = Self::index_config(&config);
+        super::swap::finish_interrupted_cleaning(&dir, Self::max_stored_batch(&config))?;
         let bases = scan_dir(&dir)?;
         if bases.is_empty() {
             let start = params.log_start_offset.unwrap_or(0).max(0);
@@ -127,7 +136,7 @@ impl PartitionLog {
             let point = params.recovery_point.unwrap_or(0);
             bases.iter().rev().find(|b| **b <= point).copied().unwrap_or(i64::MIN)
         };
-        let max_batch = (config.max_message_bytes.max(0) as usize).max(1 << 20) * 2 + LOG_OVERHEAD;
+        let max_batch = Self::max_stored_batch(&config);
         let mut segments = BTreeMap::new();
         let mut cut = false;
         for base in bases {

@@ -42,7 +42,6 @@ pub(crate) struct FileSlice {
 
 impl FileSlice {
     /// Reads the range into memory.
-    #[cfg(test)]
     pub(crate) fn read(&self) -> Result<bytes::Bytes, LogError> {
         Segment::read_at(&self.file, &self.path, self.position, self.len as usize)
     }
@@ -426,14 +425,15 @@ impl PartitionLog {
         Ok(self.log_start_offset)
     }
 
+    /// Deletes the segments wholly below the log start offset: those followed by a segment that
+    /// starts at or below it. (A segment's own end cannot tell: compaction may leave it ending
+    /// before the next one starts, and an emptied segment ends where it begins.)
     fn delete_segments_below_start(&mut self) -> Result<Retained, LogError> {
-        let doomed: Vec<i64> = self
-            .segments
-            .iter()
-            .rev()
-            .skip(1)
-            .filter(|(_, s)| s.next_offset() <= self.log_start_offset)
-            .map(|(base, _)| *base)
+        let bases: Vec<i64> = self.segments.keys().copied().collect();
+        let doomed: Vec<i64> = bases
+            .windows(2)
+            .filter(|pair| pair[1] <= self.log_start_offset)
+            .map(|pair| pair[0])
             .collect();
         self.delete_segments(&doomed)
     }
@@ -464,13 +464,17 @@ impl PartitionLog {
         let retention_ms = self.config.retention_ms;
         let mut doomed = Vec::new();
         if retention_ms >= 0 {
+            let active = self.active().base_offset();
             for (base, segment) in &self.segments {
                 let newest = if segment.max_timestamp() >= 0 {
                     segment.max_timestamp()
                 } else {
                     segment.created_ms()
                 };
-                if segment.size() == 0 || now_ms.saturating_sub(newest) <= retention_ms {
+                // An empty segment other than the active one was emptied by compaction, and is
+                // aged by the segments it replaced.
+                let empty_active = segment.size() == 0 && *base == active;
+                if empty_active || now_ms.saturating_sub(newest) <= retention_ms {
                     break;
                 }
                 doomed.push(*base);

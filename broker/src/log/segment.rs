@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use rill_client::protocol::batch::{self, BatchError, BatchHeader, HEADER_LEN, LOG_OVERHEAD};
 
 use super::error::{LogError, io_err};
-use super::file_names::{INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, offset_file};
+use super::file_names::{CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, offset_file};
 use super::index::{OffsetIndex, TimeIndex};
 
 /// Positions are 32-bit in the index format, so a segment never grows past this.
@@ -114,6 +114,46 @@ impl Segment {
         Ok(Self::blank(dir, base_offset, path, file, 0, index_config, now_ms))
     }
 
+    /// Creates `<base>.log.cleaned`, the file the log cleaner writes a compacted copy of segments
+    /// starting at `base_offset` to. The indexes are kept in memory under the final `.index` and
+    /// `.timeindex` names and written only by [`Segment::flush`] after the copy has replaced the
+    /// old segments: until then those names belong to the old segment at the same base offset.
+    pub(crate) fn create_cleaned(
+        dir: &Path,
+        base_offset: i64,
+        index_config: IndexConfig,
+        created_ms: i64,
+    ) -> Result<Self, LogError> {
+        let path = offset_file(dir, base_offset, CLEANED_SUFFIX);
+        let file = open_log_file(&path, true)?;
+        file.set_len(0).map_err(io_err("truncating cleaned segment", &path))?;
+        Ok(Self::blank(dir, base_offset, path, file, 0, index_config, created_ms))
+    }
+
+    /// Renames the log file; the open handle, and readers holding it, are unaffected.
+    pub(crate) fn rename_log(&mut self, to: PathBuf) -> Result<(), LogError> {
+        std::fs::rename(&self.path, &to).map_err(io_err("renaming segment", &to))?;
+        self.path = to;
+        Ok(())
+    }
+
+    /// Fsyncs the log file (data and size), leaving the indexes in memory.
+    pub(crate) fn sync_log(&self) -> Result<(), LogError> {
+        self.file.sync_all().map_err(io_err("fsyncing", &self.path))
+    }
+
+    /// Sets the time retention measures a segment without timestamps by, in memory and as the
+    /// file's modification time (which [`Segment::open`] reads back). A cleaned segment takes
+    /// the age of the segments it replaced, so that compaction does not extend retention.
+    pub(crate) fn set_created_ms(&mut self, ms: i64) -> Result<(), LogError> {
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+        self.file
+            .set_modified(when)
+            .map_err(io_err("setting modification time of", &self.path))?;
+        self.created_ms = ms;
+        Ok(())
+    }
+
     /// Opens a segment written before a clean shutdown: trusts its indexes if they pass a sanity
     /// check and scans only the bytes after the last index entry. Returns `None` for the indexes
     /// part when they failed the check, in which case the caller runs [`Segment::recover`].
@@ -134,10 +174,13 @@ impl Segment {
             .map_or(now_ms, |d| d.as_millis() as i64);
         let index_path = offset_file(dir, base_offset, INDEX_SUFFIX);
         let time_path = offset_file(dir, base_offset, TIME_INDEX_SUFFIX);
+        // A non-empty segment without an index file (a crash between a compaction's swap and
+        // its index write) is rebuilt rather than scanned from byte 0 on every read.
+        let index_missing = size > 0 && !index_path.exists();
         let index = OffsetIndex::open(index_path, base_offset, index_config.max_index_bytes, size)?;
         let mut segment = Self::blank(dir, base_offset, path, file, size, index_config, modified_ms);
         segment.seek_to_end()?;
-        let Some(index) = index else {
+        let Some(index) = index.filter(|_| !index_missing) else {
             return Ok((segment, false));
         };
         segment.index = index;
@@ -239,7 +282,8 @@ impl Segment {
             reader
                 .read_exact(&mut buf[LOG_OVERHEAD..])
                 .map_err(io_err("reading", &self.path))?;
-            let header = match batch::validate(&buf) {
+            // Stored batches may have been thinned by compaction: offset deltas with gaps.
+            let header = match batch::validate_stored(&buf) {
                 Ok(valid) => valid.header,
                 Err(err) => break Some(format!("batch at position {pos} is invalid: {err}")),
             };
@@ -470,6 +514,10 @@ impl Segment {
     }
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+    /// Entries in the offset index.
+    pub(crate) fn index_entries(&self) -> usize {
+        self.index.len()
     }
     pub(crate) fn time_index(&self) -> &TimeIndex {
         &self.time_index

@@ -77,6 +77,7 @@ fn encode_fetch(correlation_id: i32, version: i16, reply: FetchReply) -> Result<
     splice(encoded, &reply.marker, version >= 12, reply.slices)
 }
 
+/// The API's name, for logs and errors.
 fn api_name(key: ApiKey) -> &'static str {
     match key {
         ApiKey::Produce => "Produce",
@@ -100,8 +101,11 @@ fn api_name(key: ApiKey) -> &'static str {
         ApiKey::LeaveGroup => "LeaveGroup",
         ApiKey::OffsetCommit => "OffsetCommit",
         ApiKey::OffsetFetch => "OffsetFetch",
-        ApiKey::SaslHandshake => "SaslHandshake",
-        _ => "an unsupported API",
+        ApiKey::ListGroups => "ListGroups",
+        ApiKey::DescribeGroups => "DescribeGroups",
+        ApiKey::DeleteGroups => "DeleteGroups",
+        ApiKey::OffsetDelete => "OffsetDelete",
+        _ => "an API this broker does not serve",
     }
 }
 
@@ -115,7 +119,7 @@ pub(crate) async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAdd
     } = prefix;
     let key = ApiKey::try_from(api_key).map_err(|()| DispatchError::UnknownApiKey { key: api_key })?;
     let api = api_name(key);
-    let (min, max) = versions::supported(key).ok_or(DispatchError::UnsupportedApi { api })?;
+    let (min, max) = versions::supported(key).ok_or(DispatchError::UnsupportedApi { key: api_key, api })?;
     if !(min..=max).contains(&version) {
         if key == ApiKey::ApiVersions {
             // KIP-511: answer in v0 with UNSUPPORTED_VERSION and our range, so the client retries.
@@ -184,6 +188,16 @@ pub(crate) async fn dispatch(broker: &Arc<Broker>, frame: Bytes, peer: SocketAdd
         ApiKey::DescribeCluster => route!(DescribeClusterRequest, handlers::describe_cluster::handle),
         ApiKey::InitProducerId => route!(InitProducerIdRequest, handlers::init_producer_id::handle),
         ApiKey::FindCoordinator => route!(FindCoordinatorRequest, handlers::find_coordinator::handle),
-        _ => Err(DispatchError::UnsupportedApi { api }),
+        ApiKey::JoinGroup => route!(JoinGroupRequest, handlers::join_group::handle),
+        ApiKey::SyncGroup => route!(SyncGroupRequest, handlers::sync_group::handle),
+        ApiKey::Heartbeat => route!(HeartbeatRequest, handlers::heartbeat::handle),
+        ApiKey::LeaveGroup => route!(LeaveGroupRequest, handlers::leave_group::handle),
+        ApiKey::OffsetCommit => route!(OffsetCommitRequest, handlers::offset_commit::handle),
+        ApiKey::OffsetFetch => route!(OffsetFetchRequest, handlers::offset_fetch::handle),
+        ApiKey::ListGroups => route!(ListGroupsRequest, handlers::list_groups::handle),
+        ApiKey::DescribeGroups => route!(DescribeGroupsRequest, handlers::describe_groups::handle),
+        ApiKey::DeleteGroups => route!(DeleteGroupsRequest, handlers::delete_groups::handle),
+        ApiKey::OffsetDelete => route!(OffsetDeleteRequest, handlers::offset_delete::handle),
+        _ => Err(DispatchError::UnsupportedApi { key: api_key, api }),
     }
 }

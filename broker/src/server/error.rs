@@ -51,8 +51,10 @@ pub(crate) enum DispatchError {
         key: i16,
     },
     /// The API exists but this broker does not serve it.
-    #[error("API {api} is not supported by this broker")]
+    #[error("API key {key} ({api}) is not supported by this broker")]
     UnsupportedApi {
+        /// API key.
+        key: i16,
         /// API name.
         api: &'static str,
     },

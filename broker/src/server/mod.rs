@@ -86,6 +86,7 @@ impl Server {
             shutdown,
         } = self;
         background::start(&broker);
+        broker.start_coordinator();
         let limit = Arc::new(Semaphore::new(broker.config.max_connections as usize));
         info!(address = %listener.local_addr().map_err(BrokerError::Listener)?, "accepting connections");
         loop {

@@ -21,6 +21,16 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 1),
     (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 7),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 8),
+    (ApiKey::OffsetFetch, 1, 8),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
 ];
 
 /// The supported version range of `api`, if it is served at all.
@@ -60,6 +70,16 @@ mod tests {
             ApiKey::IncrementalAlterConfigs => r!(IncrementalAlterConfigsRequest),
             ApiKey::DescribeCluster => r!(DescribeClusterRequest),
             ApiKey::FindCoordinator => r!(FindCoordinatorRequest),
+            ApiKey::JoinGroup => r!(JoinGroupRequest),
+            ApiKey::SyncGroup => r!(SyncGroupRequest),
+            ApiKey::Heartbeat => r!(HeartbeatRequest),
+            ApiKey::LeaveGroup => r!(LeaveGroupRequest),
+            ApiKey::OffsetCommit => r!(OffsetCommitRequest),
+            ApiKey::OffsetFetch => r!(OffsetFetchRequest),
+            ApiKey::ListGroups => r!(ListGroupsRequest),
+            ApiKey::DescribeGroups => r!(DescribeGroupsRequest),
+            ApiKey::DeleteGroups => r!(DeleteGroupsRequest),
+            ApiKey::OffsetDelete => r!(OffsetDeleteRequest),
             other => panic!("no range for {other:?}"),
         }
     }

@@ -35,6 +35,10 @@ const COMPRESSION_MASK: i16 = 0x07;
 const TIMESTAMP_TYPE_BIT: i16 = 0x08;
 const TRANSACTIONAL_BIT: i16 = 0x10;
 const CONTROL_BIT: i16 = 0x20;
+/// Attributes bit 6 (KIP-534): the base timestamp holds the batch's delete horizon, the time after
+/// which the log cleaner may drop its tombstones. Record timestamp deltas stay relative to the base
+/// timestamp, so every record's timestamp still reads as `base_timestamp + timestamp_delta`.
+pub const DELETE_HORIZON_BIT: i16 = 0x40;
 
 /// Compression codec of a batch (attributes bits 0-2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +97,8 @@ pub enum BatchError {
         /// CRC-32C of bytes 21..end.
         computed: u32,
     },
-    /// `last_offset_delta + 1 != records_count`, or the batch is empty.
+    /// `last_offset_delta + 1 != records_count` (for a stored batch: `records_count` above
+    /// `last_offset_delta + 1`), or the batch is empty.
     #[error("record batch has records_count {records_count} but last_offset_delta {last_offset_delta}")]
     CountMismatch {
         /// `records_count` as read.
@@ -144,6 +149,17 @@ pub enum RecordError {
         found: i32,
         /// The record's index.
         expected: i32,
+    },
+    /// In a stored (possibly compacted) batch, an offset delta that does not increase or that
+    /// passes the batch's `last_offset_delta`.
+    #[error("offset delta {found} does not follow {previous} within last offset delta {last}")]
+    OffsetDeltaOrder {
+        /// Offset delta as read.
+        found: i32,
+        /// The previous record's delta (-1 for the first record).
+        previous: i32,
+        /// The batch's `last_offset_delta`.
+        last: i32,
     },
     /// The record's fields do not fill its declared length.
     #[error("record declares {declared} bytes but its fields take {used}")]
@@ -282,6 +298,11 @@ impl BatchHeader {
         self.attributes & CONTROL_BIT != 0
     }
 
+    /// The delete horizon a log cleaner stamped on this batch (KIP-534), if any.
+    pub fn delete_horizon_ms(&self) -> Option<i64> {
+        (self.attributes & DELETE_HORIZON_BIT != 0).then_some(self.base_timestamp)
+    }
+
     /// Whether a producer id is set (idempotent or transactional producer).
     pub fn has_producer_id(&self) -> bool {
         self.producer_id >= 0
@@ -311,8 +332,30 @@ pub struct ValidBatch {
 }
 
 /// Validates one complete batch, which must fill `batch` exactly: header, magic, length, CRC-32C,
-/// record count, and for uncompressed batches every record's framing.
+/// record count, and for uncompressed batches every record's framing. Records must be numbered
+/// 0..n, as a producer sends them.
 pub fn validate(batch: &[u8]) -> Result<ValidBatch, BatchError> {
+    validate_with(batch, Numbering::Dense)
+}
+
+/// Validates a batch read back from a log, which compaction may have thinned: as [`validate`], but
+/// records may skip offset deltas (strictly increasing, none past `last_offset_delta`), so
+/// `records_count` may be below `last_offset_delta + 1`. Offsets of the surviving records never
+/// change, which is why a compacted batch keeps its base offset and last offset delta.
+pub fn validate_stored(batch: &[u8]) -> Result<ValidBatch, BatchError> {
+    validate_with(batch, Numbering::Sparse)
+}
+
+/// How the records of a batch must be numbered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Numbering {
+    /// Offset delta = index (a producer's batch).
+    Dense,
+    /// Increasing offset deltas within `last_offset_delta` (a compacted batch).
+    Sparse,
+}
+
+fn validate_with(batch: &[u8], numbering: Numbering) -> Result<ValidBatch, BatchError> {
     let header = BatchHeader::parse(batch)?;
     if header.total_size() != batch.len() {
         return Err(BatchError::Truncated {
@@ -327,14 +370,25 @@ pub fn validate(batch: &[u8]) -> Result<ValidBatch, BatchError> {
             computed,
         });
     }
-    if header.records_count <= 0 || header.last_offset_delta.checked_add(1) != Some(header.records_count) {
+    let count_ok = match numbering {
+        Numbering::Dense => header.last_offset_delta.checked_add(1) == Some(header.records_count),
+        Numbering::Sparse => {
+            header.last_offset_delta >= 0 && i64::from(header.records_count) <= i64::from(header.last_offset_delta) + 1
+        }
+    };
+    if header.records_count <= 0 || !count_ok {
         return Err(BatchError::CountMismatch {
             records_count: header.records_count,
             last_offset_delta: header.last_offset_delta,
         });
     }
     let has_null_key = match header.compression()? {
-        Compression::None => Some(walk_records(&batch[HEADER_LEN..], header.records_count)?),
+        Compression::None => Some(walk_records(
+            &batch[HEADER_LEN..],
+            header.records_count,
+            header.last_offset_delta,
+            numbering,
+        )?),
         _ => None,
     };
     Ok(ValidBatch { header, has_null_key })
@@ -455,20 +509,28 @@ pub fn read_record<'a>(buf: &'a [u8], pos: &mut usize) -> Result<RecordView<'a>,
 }
 
 /// Walks `count` records filling `records` exactly; returns whether any key is null.
-fn walk_records(records: &[u8], count: i32) -> Result<bool, BatchError> {
+fn walk_records(records: &[u8], count: i32, last_offset_delta: i32, numbering: Numbering) -> Result<bool, BatchError> {
     let mut pos = 0;
     let mut null_key = false;
+    let mut previous = -1;
     for index in 0..count {
         let record = read_record(records, &mut pos).map_err(|reason| BatchError::BadRecord { index, reason })?;
-        if record.offset_delta != index {
-            return Err(BatchError::BadRecord {
-                index,
-                reason: RecordError::OffsetDelta {
-                    found: record.offset_delta,
-                    expected: index,
-                },
-            });
+        let found = record.offset_delta;
+        let reason = match numbering {
+            Numbering::Dense if found != index => Some(RecordError::OffsetDelta { found, expected: index }),
+            Numbering::Sparse if found <= previous || found > last_offset_delta => {
+                Some(RecordError::OffsetDeltaOrder {
+                    found,
+                    previous,
+                    last: last_offset_delta,
+                })
+            }
+            _ => None,
+        };
+        if let Some(reason) = reason {
+            return Err(BatchError::BadRecord { index, reason });
         }
+        previous = found;
         null_key |= record.key.is_none();
     }
     if pos != records.len() {

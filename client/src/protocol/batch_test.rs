@@ -200,3 +200,105 @@ fn sequence_wraps() {
     h.base_sequence = i32::MAX - 1;
     assert_eq!(h.last_sequence(), 0);
 }
+
+/// Keeps the records of `batch` at the given indexes, as a log cleaner does.
+fn thin(batch: &[u8], keep: &[usize], codec: Compression, base_timestamp: i64) -> Vec<u8> {
+    use crate::protocol::builder::{put_record, rebuild_batch};
+    use crate::protocol::compression::record_area;
+    let header = validate(batch).expect("valid").header;
+    let area = record_area(batch, &header, 1 << 20).expect("area");
+    let all: Vec<_> = records(&area).collect::<Result<_, _>>().expect("records");
+    let mut out = Vec::new();
+    for &i in keep {
+        let absolute = header.base_timestamp + all[i].timestamp_delta;
+        put_record(&mut out, &all[i], absolute - base_timestamp);
+    }
+    let template = BatchHeader {
+        base_timestamp,
+        attributes: if base_timestamp == header.base_timestamp {
+            header.attributes
+        } else {
+            header.attributes | DELETE_HORIZON_BIT
+        },
+        ..header
+    };
+    rebuild_batch(&template, codec, &out, keep.len() as i32).expect("rebuild")
+}
+
+#[test]
+fn a_thinned_batch_keeps_its_header_and_passes_only_stored_validation() {
+    let stamp = ProducerStamp {
+        producer_id: 3,
+        producer_epoch: 1,
+        base_sequence: 10,
+    };
+    let mut batch = build_batch(&sample(6), stamp);
+    set_base_offset(&mut batch, 100);
+    let original = validate(&batch).expect("valid").header;
+    let thinned = thin(&batch, &[1, 4, 5], Compression::None, original.base_timestamp);
+    assert!(matches!(
+        validate(&thinned),
+        Err(BatchError::CountMismatch { .. }) | Err(BatchError::BadRecord { .. })
+    ));
+    let header = validate_stored(&thinned).expect("stored batch is valid").header;
+    assert_eq!(
+        header,
+        BatchHeader {
+            batch_length: header.batch_length,
+            crc: header.crc,
+            records_count: 3,
+            ..original
+        }
+    );
+    let deltas: Vec<i32> = records_of(&thinned).iter().map(|r| r.offset_delta).collect();
+    assert_eq!(deltas, [1, 4, 5]);
+    assert_eq!(header.delete_horizon_ms(), None);
+}
+
+#[test]
+fn stored_validation_rejects_disordered_or_overflowing_deltas() {
+    let batch = build_batch(&sample(3), ProducerStamp::NONE);
+    // Records 2 then 0: deltas go backwards.
+    let backwards = thin(&batch, &[2, 0], Compression::None, 1_700_000_000_000);
+    assert!(matches!(
+        validate_stored(&backwards),
+        Err(BatchError::BadRecord {
+            index: 1,
+            reason: RecordError::OffsetDeltaOrder { .. }
+        })
+    ));
+    // More records than the offset range holds.
+    let mut crowded = build_batch(&sample(3), ProducerStamp::NONE);
+    crowded[23..27].copy_from_slice(&1i32.to_be_bytes());
+    let crc = crc32c::crc32c(&crowded[21..]);
+    crowded[17..21].copy_from_slice(&crc.to_be_bytes());
+    assert!(matches!(
+        validate_stored(&crowded),
+        Err(BatchError::CountMismatch { .. })
+    ));
+}
+
+#[test]
+fn a_delete_horizon_rebases_timestamps_and_recompresses() {
+    use crate::protocol::builder::build_compressed_batch;
+    use crate::protocol::compression::record_area;
+    let records = sample(5);
+    for codec in [
+        Compression::Gzip,
+        Compression::Lz4,
+        Compression::Zstd,
+        Compression::Snappy,
+    ] {
+        let packed = build_compressed_batch(&records, ProducerStamp::NONE, codec).expect("compress");
+        let horizon = 1_800_000_000_000;
+        let thinned = thin(&packed, &[0, 3], codec, horizon);
+        let header = validate_stored(&thinned).expect("valid").header;
+        assert_eq!(header.compression(), Ok(codec));
+        assert_eq!(header.delete_horizon_ms(), Some(horizon));
+        let area = record_area(&thinned, &header, 1 << 20).expect("area");
+        let kept: Vec<_> = super::records(&area).collect::<Result<_, _>>().expect("records");
+        let timestamps: Vec<i64> = kept.iter().map(|r| header.base_timestamp + r.timestamp_delta).collect();
+        assert_eq!(timestamps, [records[0].timestamp, records[3].timestamp]);
+        assert_eq!(kept[1].value, records[3].value.as_deref());
+    }
+}

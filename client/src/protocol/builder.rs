@@ -1,6 +1,9 @@
-//! Encodes uncompressed RecordBatch v2 batches.
+//! Encodes RecordBatch v2 batches: new ones from records, and rebuilt ones that keep the header of
+//! a stored batch (what a log cleaner writes).
 
-use super::batch::{Compression, HEADER_LEN, LOG_OVERHEAD, MAGIC_V2, NO_PRODUCER_ID, NO_SEQUENCE};
+use super::batch::{
+    BatchHeader, Compression, HEADER_LEN, LOG_OVERHEAD, MAGIC_V2, NO_PRODUCER_ID, NO_SEQUENCE, RecordView,
+};
 use super::compression::{CompressionError, compress};
 use super::varint::{put_varint, put_varlong};
 
@@ -55,16 +58,70 @@ pub fn build_compressed_batch(
     let packed = compress(codec, &out[HEADER_LEN..])?;
     out.truncate(HEADER_LEN);
     out.extend_from_slice(&packed);
-    let codec_bits: i16 = match codec {
+    out[21..23].copy_from_slice(&codec_bits(codec).to_be_bytes());
+    finish(&mut out);
+    Ok(out)
+}
+
+fn codec_bits(codec: Compression) -> i16 {
+    match codec {
         Compression::None => 0,
         Compression::Gzip => 1,
         Compression::Snappy => 2,
         Compression::Lz4 => 3,
         Compression::Zstd => 4,
-    };
-    out[21..23].copy_from_slice(&codec_bits.to_be_bytes());
+    }
+}
+
+/// Builds a batch that replaces a stored one: every header field comes from `template` (base
+/// offset, leader epoch, attributes and so the codec, last offset delta, timestamps, producer id,
+/// epoch and base sequence) except the codec bits, record count, length and CRC. `records` is the
+/// uncompressed record area, `count` records encoded with [`put_record`], compressed here with
+/// `codec` (normally the template's own). Keeping the header is what lets a compacted batch hold on to its offsets and
+/// to the sequence numbers idempotent producers are checked against.
+pub fn rebuild_batch(
+    template: &BatchHeader,
+    codec: Compression,
+    records: &[u8],
+    count: i32,
+) -> Result<Vec<u8>, CompressionError> {
+    let mut out = Vec::with_capacity(HEADER_LEN + records.len());
+    out.extend_from_slice(&template.base_offset.to_be_bytes());
+    out.extend_from_slice(&0i32.to_be_bytes()); // batch length, patched below
+    out.extend_from_slice(&template.partition_leader_epoch.to_be_bytes());
+    out.push(MAGIC_V2 as u8);
+    out.extend_from_slice(&0u32.to_be_bytes()); // crc, patched below
+    let attributes = (template.attributes & !0x07) | codec_bits(codec);
+    out.extend_from_slice(&attributes.to_be_bytes());
+    out.extend_from_slice(&template.last_offset_delta.to_be_bytes());
+    out.extend_from_slice(&template.base_timestamp.to_be_bytes());
+    out.extend_from_slice(&template.max_timestamp.to_be_bytes());
+    out.extend_from_slice(&template.producer_id.to_be_bytes());
+    out.extend_from_slice(&template.producer_epoch.to_be_bytes());
+    out.extend_from_slice(&template.base_sequence.to_be_bytes());
+    out.extend_from_slice(&count.to_be_bytes());
+    if codec == Compression::None {
+        out.extend_from_slice(records);
+    } else {
+        out.extend_from_slice(&compress(codec, records)?);
+    }
     finish(&mut out);
     Ok(out)
+}
+
+/// Appends one record to a record area: `record`'s fields with its offset delta, but with
+/// `timestamp_delta` (a rebuilt batch whose base timestamp moved re-bases every record).
+pub fn put_record(out: &mut Vec<u8>, record: &RecordView<'_>, timestamp_delta: i64) {
+    let mut body = Vec::with_capacity(32 + record.key.map_or(0, <[u8]>::len) + record.value.map_or(0, <[u8]>::len));
+    body.push(record.attributes as u8);
+    put_varlong(&mut body, timestamp_delta);
+    put_varint(&mut body, record.offset_delta);
+    put_opt_bytes(&mut body, record.key);
+    put_opt_bytes(&mut body, record.value);
+    put_varint(&mut body, record.header_count);
+    body.extend_from_slice(record.raw_headers);
+    put_varint(out, body.len() as i32);
+    out.extend_from_slice(&body);
 }
 
 /// Sets the length and CRC fields of a batch whose other bytes are final.

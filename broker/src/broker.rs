@@ -91,10 +91,14 @@ impl Broker {
 
     /// Starts the group coordinator (once).
     pub(crate) fn start_coordinator(self: &std::sync::Arc<Self>) {
-        let Some(rx) = self.coordinator.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+        let Some(rx) = self.coordinator.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
         let c = &self.config;
         let config = CoordinatorConfig {
-            timings: GroupTimings { initial_rebalance_delay_ms: c.group_initial_rebalance_delay_ms.max(0) as u64 },
+            timings: GroupTimings {
+                initial_rebalance_delay_ms: c.group_initial_rebalance_delay_ms.max(0) as u64,
+            },
             min_session_timeout_ms: c.group_min_session_timeout_ms,
             max_session_timeout_ms: c.group_max_session_timeout_ms,
             max_group_size: c.group_max_size.max(1) as usize,
@@ -106,7 +110,8 @@ impl Broker {
             offsets_retention_check_ms: c.offsets_retention_check_interval_ms.max(1) as u64,
             offset_metadata_max_bytes: c.offset_metadata_max_bytes.max(0) as usize,
         };
-        self.tasks.spawn(coordinator::run(std::sync::Arc::clone(self), config, rx));
+        self.tasks
+            .spawn(coordinator::run(std::sync::Arc::clone(self), config, rx));
     }
 
     pub(crate) fn node_id(&self) -> i32 {

@@ -61,10 +61,28 @@ type Committed = Vec<(String, i32, Option<OffsetValue>)>;
 
 /// A request to the coordinator actor.
 pub(crate) enum Command {
-    Join { group: String, join: Join, reply: oneshot::Sender<JoinResult> },
-    Sync { group: String, sync: Sync, reply: oneshot::Sender<SyncResult> },
-    Heartbeat { group: String, member_id: String, instance_id: Option<String>, generation: i32, reply: oneshot::Sender<ErrorCode> },
-    Leave { group: String, members: Vec<(String, Option<String>)>, reply: oneshot::Sender<Result<Vec<ErrorCode>, ErrorCode>> },
+    Join {
+        group: String,
+        join: Join,
+        reply: oneshot::Sender<JoinResult>,
+    },
+    Sync {
+        group: String,
+        sync: Sync,
+        reply: oneshot::Sender<SyncResult>,
+    },
+    Heartbeat {
+        group: String,
+        member_id: String,
+        instance_id: Option<String>,
+        generation: i32,
+        reply: oneshot::Sender<ErrorCode>,
+    },
+    Leave {
+        group: String,
+        members: Vec<(String, Option<String>)>,
+        reply: oneshot::Sender<Result<Vec<ErrorCode>, ErrorCode>>,
+    },
     Commit {
         group: String,
         member_id: String,
@@ -73,11 +91,27 @@ pub(crate) enum Command {
         entries: Vec<CommitEntry>,
         reply: oneshot::Sender<Result<Vec<ErrorCode>, ErrorCode>>,
     },
-    Fetch { group: String, topics: Option<Vec<(String, Vec<i32>)>>, reply: oneshot::Sender<Committed> },
-    Describe { groups: Vec<String>, reply: oneshot::Sender<Vec<GroupSummary>> },
-    List { reply: oneshot::Sender<Vec<GroupSummary>> },
-    Delete { groups: Vec<String>, reply: oneshot::Sender<Vec<ErrorCode>> },
-    DeleteOffsets { group: String, partitions: Vec<(String, i32)>, reply: oneshot::Sender<Result<Vec<ErrorCode>, ErrorCode>> },
+    Fetch {
+        group: String,
+        topics: Option<Vec<(String, Vec<i32>)>>,
+        reply: oneshot::Sender<Committed>,
+    },
+    Describe {
+        groups: Vec<String>,
+        reply: oneshot::Sender<Vec<GroupSummary>>,
+    },
+    List {
+        reply: oneshot::Sender<Vec<GroupSummary>>,
+    },
+    Delete {
+        groups: Vec<String>,
+        reply: oneshot::Sender<Vec<ErrorCode>>,
+    },
+    DeleteOffsets {
+        group: String,
+        partitions: Vec<(String, i32)>,
+        reply: oneshot::Sender<Result<Vec<ErrorCode>, ErrorCode>>,
+    },
 }
 
 /// The handlers' side of the coordinator.
@@ -107,19 +141,43 @@ impl CoordinatorHandle {
 
     pub(crate) async fn join(&self, group: String, join: Join) -> JoinResult {
         let member_id = join.member_id.clone();
-        self.ask(|reply| Command::Join { group, join, reply }).await.unwrap_or_else(|| JoinResult::error(GONE, &member_id))
+        self.ask(|reply| Command::Join { group, join, reply })
+            .await
+            .unwrap_or_else(|| JoinResult::error(GONE, &member_id))
     }
 
     pub(crate) async fn sync(&self, group: String, sync: Sync) -> SyncResult {
-        self.ask(|reply| Command::Sync { group, sync, reply }).await.unwrap_or_else(|| SyncResult::error(GONE))
+        self.ask(|reply| Command::Sync { group, sync, reply })
+            .await
+            .unwrap_or_else(|| SyncResult::error(GONE))
     }
 
-    pub(crate) async fn heartbeat(&self, group: String, member_id: String, instance_id: Option<String>, generation: i32) -> ErrorCode {
-        self.ask(|reply| Command::Heartbeat { group, member_id, instance_id, generation, reply }).await.unwrap_or(GONE)
+    pub(crate) async fn heartbeat(
+        &self,
+        group: String,
+        member_id: String,
+        instance_id: Option<String>,
+        generation: i32,
+    ) -> ErrorCode {
+        self.ask(|reply| Command::Heartbeat {
+            group,
+            member_id,
+            instance_id,
+            generation,
+            reply,
+        })
+        .await
+        .unwrap_or(GONE)
     }
 
-    pub(crate) async fn leave(&self, group: String, members: Vec<(String, Option<String>)>) -> Result<Vec<ErrorCode>, ErrorCode> {
-        self.ask(|reply| Command::Leave { group, members, reply }).await.unwrap_or(Err(GONE))
+    pub(crate) async fn leave(
+        &self,
+        group: String,
+        members: Vec<(String, Option<String>)>,
+    ) -> Result<Vec<ErrorCode>, ErrorCode> {
+        self.ask(|reply| Command::Leave { group, members, reply })
+            .await
+            .unwrap_or(Err(GONE))
     }
 
     pub(crate) async fn commit(
@@ -130,7 +188,16 @@ impl CoordinatorHandle {
         generation: i32,
         entries: Vec<CommitEntry>,
     ) -> Result<Vec<ErrorCode>, ErrorCode> {
-        self.ask(|reply| Command::Commit { group, member_id, instance_id, generation, entries, reply }).await.unwrap_or(Err(GONE))
+        self.ask(|reply| Command::Commit {
+            group,
+            member_id,
+            instance_id,
+            generation,
+            entries,
+            reply,
+        })
+        .await
+        .unwrap_or(Err(GONE))
     }
 
     pub(crate) async fn fetch(&self, group: String, topics: Option<Vec<(String, Vec<i32>)>>) -> Option<Committed> {
@@ -149,8 +216,18 @@ impl CoordinatorHandle {
         self.ask(|reply| Command::Delete { groups, reply }).await
     }
 
-    pub(crate) async fn delete_offsets(&self, group: String, partitions: Vec<(String, i32)>) -> Result<Vec<ErrorCode>, ErrorCode> {
-        self.ask(|reply| Command::DeleteOffsets { group, partitions, reply }).await.unwrap_or(Err(GONE))
+    pub(crate) async fn delete_offsets(
+        &self,
+        group: String,
+        partitions: Vec<(String, i32)>,
+    ) -> Result<Vec<ErrorCode>, ErrorCode> {
+        self.ask(|reply| Command::DeleteOffsets {
+            group,
+            partitions,
+            reply,
+        })
+        .await
+        .unwrap_or(Err(GONE))
     }
 }
 
@@ -185,7 +262,12 @@ pub(crate) async fn run(broker: Arc<Broker>, config: CoordinatorConfig, mut rx: 
     let mut retention = tokio::time::interval(Duration::from_millis(config.offsets_retention_check_ms.max(1)));
     retention.tick().await;
     loop {
-        let deadline = actor.groups.values().filter_map(Group::next_deadline).min().map(|ms| actor.epoch + Duration::from_millis(ms));
+        let deadline = actor
+            .groups
+            .values()
+            .filter_map(Group::next_deadline)
+            .min()
+            .map(|ms| actor.epoch + Duration::from_millis(ms));
         let shutdown = actor.broker.shutdown.clone();
         tokio::select! {
             biased;
@@ -207,7 +289,9 @@ impl Actor {
 
     fn group_mut(&mut self, id: &str) -> &mut Group {
         let timings = self.config.timings;
-        self.groups.entry(id.to_owned()).or_insert_with(|| Group::new(id, timings))
+        self.groups
+            .entry(id.to_owned())
+            .or_insert_with(|| Group::new(id, timings))
     }
 
     async fn handle(&mut self, command: Command) {
@@ -218,7 +302,9 @@ impl Actor {
                     return;
                 }
                 let session = join.session_timeout_ms as i64;
-                if session < i64::from(self.config.min_session_timeout_ms) || session > i64::from(self.config.max_session_timeout_ms) {
+                if session < i64::from(self.config.min_session_timeout_ms)
+                    || session > i64::from(self.config.max_session_timeout_ms)
+                {
                     let _ = reply.send(JoinResult::error(ErrorCode::InvalidSessionTimeout, &join.member_id));
                     return;
                 }
@@ -246,7 +332,13 @@ impl Actor {
                 };
                 self.settle(&group, replies).await;
             }
-            Command::Heartbeat { group, member_id, instance_id, generation, reply } => {
+            Command::Heartbeat {
+                group,
+                member_id,
+                instance_id,
+                generation,
+                reply,
+            } => {
                 let now = self.now();
                 let error = match self.groups.get_mut(&group) {
                     Some(g) => g.heartbeat(&member_id, instance_id.as_deref(), generation, now),
@@ -264,8 +356,17 @@ impl Actor {
                 self.settle(&group, replies).await;
                 let _ = reply.send(Ok(errors));
             }
-            Command::Commit { group, member_id, instance_id, generation, entries, reply } => {
-                let result = self.commit(&group, &member_id, instance_id.as_deref(), generation, entries).await;
+            Command::Commit {
+                group,
+                member_id,
+                instance_id,
+                generation,
+                entries,
+                reply,
+            } => {
+                let result = self
+                    .commit(&group, &member_id, instance_id.as_deref(), generation, entries)
+                    .await;
                 let _ = reply.send(result);
             }
             Command::Fetch { group, topics, reply } => {
@@ -288,7 +389,11 @@ impl Actor {
                 }
                 let _ = reply.send(errors);
             }
-            Command::DeleteOffsets { group, partitions, reply } => {
+            Command::DeleteOffsets {
+                group,
+                partitions,
+                reply,
+            } => {
                 let _ = reply.send(self.delete_offsets(&group, partitions).await);
             }
         }
@@ -297,7 +402,11 @@ impl Actor {
     /// Sends released replies and persists the group if it changed.
     async fn settle(&mut self, group: &str, replies: Vec<Reply>) {
         let changed = self.groups.get_mut(group).is_some_and(|g| std::mem::take(&mut g.dirty));
-        let persisted = if changed { self.persist_group(group).await } else { Ok(()) };
+        let persisted = if changed {
+            self.persist_group(group).await
+        } else {
+            Ok(())
+        };
         for reply in replies {
             match reply {
                 Reply::Join(id, mut result) => {
@@ -329,8 +438,12 @@ impl Actor {
 
     async fn tick(&mut self) {
         let now = self.now();
-        let due: Vec<String> =
-            self.groups.iter().filter(|(_, g)| g.next_deadline().is_some_and(|d| d <= now)).map(|(id, _)| id.clone()).collect();
+        let due: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.next_deadline().is_some_and(|d| d <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
         for group in due {
             let replies = match self.groups.get_mut(&group) {
                 Some(g) => g.tick(now),
@@ -346,10 +459,12 @@ impl Actor {
     /// Appends records for `group` to its partition of `__consumer_offsets`, waiting for the
     /// flush if the topic's policy asks for one.
     async fn append(&self, group: &str, records: Vec<Record>) -> Result<(), ErrorCode> {
-        let topic = store::ensure_topic(&self.broker.topics, self.config.offsets_topic).await.map_err(|e| {
-            error!(cause = %e, "cannot create the offsets topic");
-            ErrorCode::CoordinatorNotAvailable
-        })?;
+        let topic = store::ensure_topic(&self.broker.topics, self.config.offsets_topic)
+            .await
+            .map_err(|e| {
+                error!(cause = %e, "cannot create the offsets topic");
+                ErrorCode::CoordinatorNotAvailable
+            })?;
         let partition_count = topic.partitions().len() as i32;
         let index = partition_for(group, partition_count);
         let writer = Arc::clone(&topic);
@@ -391,7 +506,16 @@ impl Actor {
                 })
                 .collect(),
         };
-        self.append(group, vec![(Key::Group { group: group.to_owned() }, Some(value.encode()))]).await
+        self.append(
+            group,
+            vec![(
+                Key::Group {
+                    group: group.to_owned(),
+                },
+                Some(value.encode()),
+            )],
+        )
+        .await
     }
 
     async fn commit(
@@ -415,13 +539,21 @@ impl Actor {
         let mut records = Vec::new();
         let mut accepted = Vec::new();
         for entry in entries {
-            let exists = self.broker.topics.get(&entry.topic).is_some_and(|t| t.partition(entry.partition).is_some());
+            let exists = self
+                .broker
+                .topics
+                .get(&entry.topic)
+                .is_some_and(|t| t.partition(entry.partition).is_some());
             let error = if !exists {
                 ErrorCode::UnknownTopicOrPartition
             } else if entry.value.metadata.len() > self.config.offset_metadata_max_bytes {
                 ErrorCode::OffsetMetadataTooLarge
             } else {
-                let key = Key::Offset { group: group.to_owned(), topic: entry.topic.clone(), partition: entry.partition };
+                let key = Key::Offset {
+                    group: group.to_owned(),
+                    topic: entry.topic.clone(),
+                    partition: entry.partition,
+                };
                 records.push((key, Some(entry.value.encode())));
                 accepted.push(entry);
                 ErrorCode::None
@@ -430,7 +562,10 @@ impl Actor {
         }
         if !records.is_empty() {
             if let Err(code) = self.append(group, records).await {
-                return Ok(errors.into_iter().map(|e| if e == ErrorCode::None { code } else { e }).collect());
+                return Ok(errors
+                    .into_iter()
+                    .map(|e| if e == ErrorCode::None { code } else { e })
+                    .collect());
             }
         }
         let offsets = self.offsets.entry(group.to_owned()).or_default();
@@ -495,12 +630,24 @@ impl Actor {
             .map(|o| {
                 o.keys()
                     .map(|(topic, partition)| {
-                        (Key::Offset { group: group.to_owned(), topic: topic.clone(), partition: *partition }, None)
+                        (
+                            Key::Offset {
+                                group: group.to_owned(),
+                                topic: topic.clone(),
+                                partition: *partition,
+                            },
+                            None,
+                        )
                     })
                     .collect()
             })
             .unwrap_or_default();
-        records.push((Key::Group { group: group.to_owned() }, None));
+        records.push((
+            Key::Group {
+                group: group.to_owned(),
+            },
+            None,
+        ));
         records
     }
 
@@ -520,7 +667,11 @@ impl Actor {
         ErrorCode::None
     }
 
-    async fn delete_offsets(&mut self, group: &str, partitions: Vec<(String, i32)>) -> Result<Vec<ErrorCode>, ErrorCode> {
+    async fn delete_offsets(
+        &mut self,
+        group: &str,
+        partitions: Vec<(String, i32)>,
+    ) -> Result<Vec<ErrorCode>, ErrorCode> {
         let summary = self.summary(group);
         if summary.state == GroupState::Dead {
             return Err(ErrorCode::GroupIdNotFound);
@@ -533,7 +684,14 @@ impl Actor {
                 errors.push(ErrorCode::GroupSubscribedToTopic);
             } else {
                 errors.push(ErrorCode::None);
-                records.push((Key::Offset { group: group.to_owned(), topic: topic.clone(), partition: *partition }, None));
+                records.push((
+                    Key::Offset {
+                        group: group.to_owned(),
+                        topic: topic.clone(),
+                        partition: *partition,
+                    },
+                    None,
+                ));
             }
         }
         if !records.is_empty() {
@@ -557,7 +715,9 @@ impl Actor {
         let expired: Vec<String> = self
             .empty_since
             .iter()
-            .filter(|(g, since)| now.saturating_sub(**since) > retention && self.groups.get(*g).is_none_or(|x| x.members.is_empty()))
+            .filter(|(g, since)| {
+                now.saturating_sub(**since) > retention && self.groups.get(*g).is_none_or(|x| x.members.is_empty())
+            })
             .map(|(g, _)| g.clone())
             .collect();
         for group in expired {
@@ -572,7 +732,9 @@ impl Actor {
 
     /// Replays `__consumer_offsets`: offsets and group metadata, tombstones deleting.
     async fn load(&mut self) {
-        let Some(topic) = self.broker.topics.get(super::offsets_topic::TOPIC) else { return };
+        let Some(topic) = self.broker.topics.get(super::offsets_topic::TOPIC) else {
+            return;
+        };
         let records = match tokio::task::spawn_blocking(move || store::read_all(&topic)).await {
             Ok(records) => records,
             Err(e) => {
@@ -583,13 +745,30 @@ impl Actor {
         let mut groups: HashMap<String, GroupValue> = HashMap::new();
         for (key, value) in records {
             match (key, value) {
-                (Key::Offset { group, topic, partition }, Some(value)) => match OffsetValue::decode(&value) {
+                (
+                    Key::Offset {
+                        group,
+                        topic,
+                        partition,
+                    },
+                    Some(value),
+                ) => match OffsetValue::decode(&value) {
                     Ok(offset) => {
-                        self.offsets.entry(group).or_default().insert((topic, partition), offset);
+                        self.offsets
+                            .entry(group)
+                            .or_default()
+                            .insert((topic, partition), offset);
                     }
                     Err(e) => warn!(group, cause = %e, "skipping unreadable committed offset"),
                 },
-                (Key::Offset { group, topic, partition }, None) => {
+                (
+                    Key::Offset {
+                        group,
+                        topic,
+                        partition,
+                    },
+                    None,
+                ) => {
                     if let Some(o) = self.offsets.get_mut(&group) {
                         o.remove(&(topic, partition));
                     }
@@ -617,7 +796,11 @@ impl Actor {
         for id in self.offsets.keys() {
             self.empty_since.entry(id.clone()).or_insert_with(now_ms);
         }
-        info!(groups = self.groups.len(), with_offsets = self.offsets.len(), "loaded consumer groups");
+        info!(
+            groups = self.groups.len(),
+            with_offsets = self.offsets.len(),
+            "loaded consumer groups"
+        );
     }
 }
 
@@ -651,7 +834,11 @@ fn restore(id: &str, value: GroupValue, timings: GroupTimings, now: u64) -> Grou
             member
         })
         .collect();
-    group.state = if group.members.is_empty() { GroupState::Empty } else { GroupState::Stable };
+    group.state = if group.members.is_empty() {
+        GroupState::Empty
+    } else {
+        GroupState::Stable
+    };
     group
 }
 
@@ -664,7 +851,9 @@ fn subscribed_topics(summary: &GroupSummary) -> Vec<String> {
     }
     let mut topics = Vec::new();
     for member in &summary.members {
-        let Some(metadata) = member.metadata(&summary.protocol) else { continue };
+        let Some(metadata) = member.metadata(&summary.protocol) else {
+            continue;
+        };
         let mut buf = metadata.clone();
         if buf.len() < 2 {
             continue;

@@ -58,7 +58,12 @@ pub(crate) struct SyncResult {
 
 impl SyncResult {
     pub(crate) fn error(error: ErrorCode) -> Self {
-        Self { error, protocol_type: None, protocol: None, assignment: Bytes::new() }
+        Self {
+            error,
+            protocol_type: None,
+            protocol: None,
+            assignment: Bytes::new(),
+        }
     }
 }
 
@@ -118,7 +123,9 @@ impl Group {
     }
 
     pub(crate) fn static_member(&self, instance_id: &str) -> Option<&Member> {
-        self.members.iter().find(|m| m.instance_id.as_deref() == Some(instance_id))
+        self.members
+            .iter()
+            .find(|m| m.instance_id.as_deref() == Some(instance_id))
     }
 
     pub(crate) fn is_leader(&self, member_id: &str) -> bool {
@@ -147,15 +154,27 @@ impl Group {
         if self.protocol_type.as_deref().is_some_and(|t| t != protocol_type) {
             return false;
         }
-        protocols.iter().any(|(name, _)| others.iter().all(|m| m.metadata(name).is_some()))
+        protocols
+            .iter()
+            .any(|(name, _)| others.iter().all(|m| m.metadata(name).is_some()))
     }
 
     /// The protocol every member supports that most members prefer (Kafka's vote).
     fn select_protocol(&self) -> Option<String> {
         let first = self.members.first()?;
-        let candidates: Vec<&String> =
-            first.protocols.iter().map(|(name, _)| name).filter(|name| self.members.iter().all(|m| m.metadata(name).is_some())).collect();
-        let vote = |m: &Member| m.protocols.iter().map(|(name, _)| name).find(|name| candidates.contains(name)).cloned();
+        let candidates: Vec<&String> = first
+            .protocols
+            .iter()
+            .map(|(name, _)| name)
+            .filter(|name| self.members.iter().all(|m| m.metadata(name).is_some()))
+            .collect();
+        let vote = |m: &Member| {
+            m.protocols
+                .iter()
+                .map(|(name, _)| name)
+                .find(|name| candidates.contains(name))
+                .cloned()
+        };
         let mut votes: Vec<(String, usize)> = candidates.iter().map(|c| ((*c).clone(), 0)).collect();
         for member in &self.members {
             if let Some(choice) = vote(member) {
@@ -183,7 +202,8 @@ impl Group {
             self.initial_join = Some((now, now));
         }
         self.rebalance_deadline = Some(match self.initial_join {
-            Some((start, last)) => (last + self.timings.initial_rebalance_delay_ms).min(start + longest.max(self.timings.initial_rebalance_delay_ms)),
+            Some((start, last)) => (last + self.timings.initial_rebalance_delay_ms)
+                .min(start + longest.max(self.timings.initial_rebalance_delay_ms)),
             None => now + longest,
         });
         self.state = GroupState::PreparingRebalance;
@@ -194,8 +214,10 @@ impl Group {
         if let Some((start, _)) = self.initial_join {
             self.initial_join = Some((start, now));
             let longest = self.members.iter().map(|m| m.rebalance_timeout_ms).max().unwrap_or(0);
-            self.rebalance_deadline =
-                Some((now + self.timings.initial_rebalance_delay_ms).min(start + longest.max(self.timings.initial_rebalance_delay_ms)));
+            self.rebalance_deadline = Some(
+                (now + self.timings.initial_rebalance_delay_ms)
+                    .min(start + longest.max(self.timings.initial_rebalance_delay_ms)),
+            );
         }
     }
 
@@ -230,21 +252,34 @@ impl Group {
         let roster: Vec<(String, Option<String>, Bytes)> = self
             .members
             .iter()
-            .map(|m| (m.id.clone(), m.instance_id.clone(), m.metadata(&protocol).cloned().unwrap_or_default()))
+            .map(|m| {
+                (
+                    m.id.clone(),
+                    m.instance_id.clone(),
+                    m.metadata(&protocol).cloned().unwrap_or_default(),
+                )
+            })
             .collect();
         let leader = self.leader.clone().unwrap_or_default();
         for member in &mut self.members {
             member.touch(now);
             if let Some(request) = member.awaiting_join.take() {
-                replies.push(Reply::Join(request, JoinResult {
-                    error: ErrorCode::None,
-                    generation: self.generation,
-                    protocol_type: self.protocol_type.clone(),
-                    protocol: self.protocol.clone(),
-                    leader: leader.clone(),
-                    member_id: member.id.clone(),
-                    members: if member.id == leader { roster.clone() } else { Vec::new() },
-                }));
+                replies.push(Reply::Join(
+                    request,
+                    JoinResult {
+                        error: ErrorCode::None,
+                        generation: self.generation,
+                        protocol_type: self.protocol_type.clone(),
+                        protocol: self.protocol.clone(),
+                        leader: leader.clone(),
+                        member_id: member.id.clone(),
+                        members: if member.id == leader {
+                            roster.clone()
+                        } else {
+                            Vec::new()
+                        },
+                    },
+                ));
             }
         }
     }
@@ -263,7 +298,13 @@ impl Group {
             members: if is_leader {
                 self.members
                     .iter()
-                    .map(|m| (m.id.clone(), m.instance_id.clone(), m.metadata(&protocol).cloned().unwrap_or_default()))
+                    .map(|m| {
+                        (
+                            m.id.clone(),
+                            m.instance_id.clone(),
+                            m.metadata(&protocol).cloned().unwrap_or_default(),
+                        )
+                    })
                     .collect()
             } else {
                 Vec::new()
@@ -273,7 +314,9 @@ impl Group {
 
     /// Removes a member; its waiting requests get `error`. Adjusts the group as Kafka does.
     pub(crate) fn remove_member(&mut self, member_id: &str, error: ErrorCode, now: u64, replies: &mut Vec<Reply>) {
-        let Some(index) = self.members.iter().position(|m| m.id == member_id) else { return };
+        let Some(index) = self.members.iter().position(|m| m.id == member_id) else {
+            return;
+        };
         let member = self.members.remove(index);
         if let Some(request) = member.awaiting_join {
             replies.push(Reply::Join(request, JoinResult::error(error, member_id)));
@@ -296,8 +339,12 @@ impl Group {
     pub(crate) fn tick(&mut self, now: u64) -> Vec<Reply> {
         let mut replies = Vec::new();
         self.pending.retain(|_, deadline| *deadline > now);
-        let expired: Vec<String> =
-            self.members.iter().filter(|m| !m.is_waiting() && m.session_deadline <= now).map(|m| m.id.clone()).collect();
+        let expired: Vec<String> = self
+            .members
+            .iter()
+            .filter(|m| !m.is_waiting() && m.session_deadline <= now)
+            .map(|m| m.id.clone())
+            .collect();
         for member_id in expired {
             self.remove_member(&member_id, ErrorCode::UnknownMemberId, now, &mut replies);
         }
@@ -313,8 +360,15 @@ impl Group {
 
     /// The next time [`Group::tick`] has something to do.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
-        let sessions = self.members.iter().filter(|m| !m.is_waiting()).map(|m| m.session_deadline);
-        sessions.chain(self.pending.values().copied()).chain(self.rebalance_deadline).min()
+        let sessions = self
+            .members
+            .iter()
+            .filter(|m| !m.is_waiting())
+            .map(|m| m.session_deadline);
+        sessions
+            .chain(self.pending.values().copied())
+            .chain(self.rebalance_deadline)
+            .min()
     }
 }
 

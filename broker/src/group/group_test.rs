@@ -18,7 +18,17 @@ struct Harness {
 
 impl Harness {
     fn new() -> Self {
-        Self { group: Group::new("g", GroupTimings { initial_rebalance_delay_ms: DELAY }), now: 0, requests: 0, ids: 0 }
+        Self {
+            group: Group::new(
+                "g",
+                GroupTimings {
+                    initial_rebalance_delay_ms: DELAY,
+                },
+            ),
+            now: 0,
+            requests: 0,
+            ids: 0,
+        }
     }
 
     fn request(&mut self) -> u64 {
@@ -26,7 +36,13 @@ impl Harness {
         self.requests
     }
 
-    fn join_with(&mut self, member_id: &str, instance: Option<&str>, protocols: &[(&str, &str)], v4: bool) -> (u64, Vec<Reply>) {
+    fn join_with(
+        &mut self,
+        member_id: &str,
+        instance: Option<&str>,
+        protocols: &[(&str, &str)],
+        v4: bool,
+    ) -> (u64, Vec<Reply>) {
         let request = self.request();
         self.ids += 1;
         let join = Join {
@@ -38,7 +54,10 @@ impl Harness {
             session_timeout_ms: SESSION,
             rebalance_timeout_ms: REBALANCE,
             protocol_type: "consumer".to_owned(),
-            protocols: protocols.iter().map(|(n, m)| ((*n).to_owned(), Bytes::from((*m).to_owned()))).collect(),
+            protocols: protocols
+                .iter()
+                .map(|(n, m)| ((*n).to_owned(), Bytes::from((*m).to_owned())))
+                .collect(),
             require_known_member_id: v4,
             new_member_id: format!("member-{}", self.ids),
         };
@@ -59,7 +78,10 @@ impl Harness {
             generation,
             protocol_type: Some("consumer".to_owned()),
             protocol: None,
-            assignments: assignments.iter().map(|(m, a)| ((*m).to_owned(), Bytes::from((*a).to_owned()))).collect(),
+            assignments: assignments
+                .iter()
+                .map(|(m, a)| ((*m).to_owned(), Bytes::from((*a).to_owned())))
+                .collect(),
         };
         (request, self.group.sync(sync, self.now))
     }
@@ -121,8 +143,20 @@ fn a_new_member_needs_its_id_then_waits_for_the_initial_delay() {
     assert!(h.advance(DELAY - 1).is_empty());
     let replies = h.advance(1);
     let result = join_result(&replies, second);
-    assert_eq!((result.error, result.generation, result.leader.as_str(), result.protocol.as_deref()), (ErrorCode::None, 1, id.as_str(), Some("range")));
-    assert_eq!(result.members, vec![(id, None, Bytes::from("m"))], "the leader sees every member's metadata");
+    assert_eq!(
+        (
+            result.error,
+            result.generation,
+            result.leader.as_str(),
+            result.protocol.as_deref()
+        ),
+        (ErrorCode::None, 1, id.as_str(), Some("range"))
+    );
+    assert_eq!(
+        result.members,
+        vec![(id, None, Bytes::from("m"))],
+        "the leader sees every member's metadata"
+    );
     assert_eq!(h.group.state, GroupState::CompletingRebalance);
 }
 
@@ -146,12 +180,21 @@ fn the_protocol_most_members_prefer_among_common_ones_wins() {
     let mut h = Harness::new();
     let (a, _) = h.join_with("", None, &[("cooperative-sticky", "c1"), ("range", "r1")], false);
     let (_, _) = h.join_with("", None, &[("range", "r2"), ("cooperative-sticky", "c2")], false);
-    let (_, _) = h.join_with("", None, &[("cooperative-sticky", "c3"), ("roundrobin", "x"), ("range", "r3")], false);
+    let (_, _) = h.join_with(
+        "",
+        None,
+        &[("cooperative-sticky", "c3"), ("roundrobin", "x"), ("range", "r3")],
+        false,
+    );
     let replies = h.advance(DELAY);
     let leader = join_result(&replies, a);
     assert_eq!(leader.protocol.as_deref(), Some("cooperative-sticky"));
     let metadata: Vec<Bytes> = leader.members.into_iter().map(|(_, _, m)| m).collect();
-    assert_eq!(metadata, vec![Bytes::from("c1"), Bytes::from("c2"), Bytes::from("c3")], "metadata passes through untouched");
+    assert_eq!(
+        metadata,
+        vec![Bytes::from("c1"), Bytes::from("c2"), Bytes::from("c3")],
+        "metadata passes through untouched"
+    );
 }
 
 #[test]
@@ -166,7 +209,10 @@ fn heartbeats_check_member_and_generation() {
     let (mut h, leader, _) = stable_pair();
     assert_eq!(h.group.heartbeat(&leader, None, 1, h.now), ErrorCode::None);
     assert_eq!(h.group.heartbeat(&leader, None, 0, h.now), ErrorCode::IllegalGeneration);
-    assert_eq!(h.group.heartbeat("stranger", None, 1, h.now), ErrorCode::UnknownMemberId);
+    assert_eq!(
+        h.group.heartbeat("stranger", None, 1, h.now),
+        ErrorCode::UnknownMemberId
+    );
 }
 
 #[test]
@@ -178,10 +224,17 @@ fn an_expired_session_removes_the_member_and_rebalances() {
     h.advance(SESSION / 2);
     assert_eq!(h.group.state, GroupState::PreparingRebalance);
     assert!(h.group.member(&follower).is_none());
-    assert_eq!(h.group.heartbeat(&leader, None, 1, h.now), ErrorCode::RebalanceInProgress);
+    assert_eq!(
+        h.group.heartbeat(&leader, None, 1, h.now),
+        ErrorCode::RebalanceInProgress
+    );
     let (r, replies) = h.join(&leader);
     let result = join_result(&replies, r);
-    assert_eq!((result.generation, result.members.len()), (2, 1), "completes at once: everyone left has rejoined");
+    assert_eq!(
+        (result.generation, result.members.len()),
+        (2, 1),
+        "completes at once: everyone left has rejoined"
+    );
 }
 
 #[test]
@@ -189,11 +242,18 @@ fn a_new_member_of_a_stable_group_triggers_a_rebalance_everyone_rejoins() {
     let (mut h, leader, follower) = stable_pair();
     let (c, replies) = h.join("");
     assert!(replies.is_empty());
-    assert_eq!(h.group.heartbeat(&follower, None, 1, h.now), ErrorCode::RebalanceInProgress);
+    assert_eq!(
+        h.group.heartbeat(&follower, None, 1, h.now),
+        ErrorCode::RebalanceInProgress
+    );
     let (a, replies) = h.join(&leader);
     assert!(replies.is_empty());
     let (b, replies) = h.join(&follower);
-    let results = [join_result(&replies, a), join_result(&replies, b), join_result(&replies, c)];
+    let results = [
+        join_result(&replies, a),
+        join_result(&replies, b),
+        join_result(&replies, c),
+    ];
     assert!(results.iter().all(|r| r.generation == 2 && r.leader == leader));
     assert_eq!(results[0].members.len(), 3);
 }
@@ -218,7 +278,9 @@ fn a_member_that_does_not_rejoin_in_time_is_dropped() {
 #[test]
 fn leaving_rebalances_the_rest() {
     let (mut h, leader, follower) = stable_pair();
-    let (errors, _) = h.group.leave(&[(follower.clone(), None), ("stranger".to_owned(), None)], h.now);
+    let (errors, _) = h
+        .group
+        .leave(&[(follower.clone(), None), ("stranger".to_owned(), None)], h.now);
     assert_eq!(errors, vec![ErrorCode::None, ErrorCode::UnknownMemberId]);
     assert_eq!(h.group.state, GroupState::PreparingRebalance);
     let (r, replies) = h.join(&leader);
@@ -256,13 +318,29 @@ fn a_restarted_static_member_gets_its_assignment_back_without_a_rebalance() {
     // instance-b restarts: a new JoinGroup without member id (static members skip MEMBER_ID_REQUIRED).
     let (r, replies) = h.join_with("", Some("instance-b"), &[("range", "m")], true);
     let rejoined = join_result(&replies, r);
-    assert_eq!((rejoined.error, rejoined.generation), (ErrorCode::None, 1), "same generation: no rebalance");
+    assert_eq!(
+        (rejoined.error, rejoined.generation),
+        (ErrorCode::None, 1),
+        "same generation: no rebalance"
+    );
     assert_ne!(rejoined.member_id, old_b);
     assert_eq!(h.group.state, GroupState::Stable);
     let (s, replies) = h.sync(&rejoined.member_id, 1, &[]);
-    assert_eq!(sync_result(&replies, s).assignment, Bytes::from("pb"), "its old assignment");
-    assert_eq!(h.group.heartbeat(&old_b, Some("instance-b"), 1, h.now), ErrorCode::FencedInstanceId, "the old incarnation is fenced");
-    assert_eq!(h.group.heartbeat(&leader, None, 1, h.now), ErrorCode::None, "the other member sees no rebalance");
+    assert_eq!(
+        sync_result(&replies, s).assignment,
+        Bytes::from("pb"),
+        "its old assignment"
+    );
+    assert_eq!(
+        h.group.heartbeat(&old_b, Some("instance-b"), 1, h.now),
+        ErrorCode::FencedInstanceId,
+        "the old incarnation is fenced"
+    );
+    assert_eq!(
+        h.group.heartbeat(&leader, None, 1, h.now),
+        ErrorCode::None,
+        "the other member sees no rebalance"
+    );
 }
 
 #[test]
@@ -293,10 +371,17 @@ fn a_member_id_that_is_never_used_expires() {
 #[test]
 fn commits_are_checked_against_membership() {
     let mut empty = Harness::new();
-    assert_eq!(empty.group.check_commit("", None, -1), Ok(()), "standalone consumers commit to empty groups");
+    assert_eq!(
+        empty.group.check_commit("", None, -1),
+        Ok(()),
+        "standalone consumers commit to empty groups"
+    );
     let (h, leader, _) = stable_pair();
     assert_eq!(h.group.check_commit(&leader, None, 1), Ok(()));
-    assert_eq!(h.group.check_commit(&leader, None, 0), Err(ErrorCode::IllegalGeneration));
+    assert_eq!(
+        h.group.check_commit(&leader, None, 0),
+        Err(ErrorCode::IllegalGeneration)
+    );
     assert_eq!(h.group.check_commit("", None, -1), Err(ErrorCode::UnknownMemberId));
     assert_eq!(h.group.check_commit("x", None, 1), Err(ErrorCode::UnknownMemberId));
     empty.advance(1);

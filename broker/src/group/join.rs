@@ -39,11 +39,20 @@ impl Group {
             return reject(ErrorCode::InconsistentGroupProtocol);
         }
         if join.member_id.is_empty() {
-            match join.instance_id.as_deref().and_then(|i| self.static_member(i)).map(|m| m.id.clone()) {
+            match join
+                .instance_id
+                .as_deref()
+                .and_then(|i| self.static_member(i))
+                .map(|m| m.id.clone())
+            {
                 Some(old_id) => self.static_rejoin(&old_id, join, now, &mut replies),
                 None if join.instance_id.is_none() && join.require_known_member_id => {
-                    self.pending.insert(join.new_member_id.clone(), now + join.session_timeout_ms);
-                    replies.push(Reply::Join(join.request, JoinResult::error(ErrorCode::MemberIdRequired, &join.new_member_id)));
+                    self.pending
+                        .insert(join.new_member_id.clone(), now + join.session_timeout_ms);
+                    replies.push(Reply::Join(
+                        join.request,
+                        JoinResult::error(ErrorCode::MemberIdRequired, &join.new_member_id),
+                    ));
                     return replies;
                 }
                 None => {
@@ -94,7 +103,9 @@ impl Group {
     fn rejoin(&mut self, join: Join, now: u64, replies: &mut Vec<Reply>) {
         let state = self.state;
         let is_leader = self.is_leader(&join.member_id);
-        let Some(member) = self.member_mut(&join.member_id) else { return };
+        let Some(member) = self.member_mut(&join.member_id) else {
+            return;
+        };
         let changed = member.protocols_differ(&join.protocols);
         member.protocols = join.protocols;
         member.session_timeout_ms = join.session_timeout_ms;
@@ -102,11 +113,16 @@ impl Group {
         member.touch(now);
         if let Some(old) = member.awaiting_join.replace(join.request) {
             // A client that retried its JoinGroup: the older request gets no answer of its own.
-            replies.push(Reply::Join(old, JoinResult::error(ErrorCode::UnknownMemberId, &join.member_id)));
+            replies.push(Reply::Join(
+                old,
+                JoinResult::error(ErrorCode::UnknownMemberId, &join.member_id),
+            ));
         }
         match state {
             GroupState::PreparingRebalance => {}
-            GroupState::CompletingRebalance | GroupState::Stable if !changed && !(state == GroupState::Stable && is_leader) => {
+            GroupState::CompletingRebalance | GroupState::Stable
+                if !changed && !(state == GroupState::Stable && is_leader) =>
+            {
                 if let Some(member) = self.member_mut(&join.member_id) {
                     member.awaiting_join = None;
                 }
@@ -117,7 +133,10 @@ impl Group {
                 if let Some(member) = self.member_mut(&join.member_id) {
                     member.awaiting_join = None;
                 }
-                replies.push(Reply::Join(join.request, JoinResult::error(ErrorCode::UnknownMemberId, &join.member_id)));
+                replies.push(Reply::Join(
+                    join.request,
+                    JoinResult::error(ErrorCode::UnknownMemberId, &join.member_id),
+                ));
             }
         }
     }
@@ -130,10 +149,16 @@ impl Group {
         let was_leader = self.is_leader(old_id);
         let Some(member) = self.member_mut(old_id) else { return };
         if let Some(request) = member.awaiting_join.take() {
-            replies.push(Reply::Join(request, JoinResult::error(ErrorCode::FencedInstanceId, old_id)));
+            replies.push(Reply::Join(
+                request,
+                JoinResult::error(ErrorCode::FencedInstanceId, old_id),
+            ));
         }
         if let Some(request) = member.awaiting_sync.take() {
-            replies.push(Reply::Sync(request, super::group::SyncResult::error(ErrorCode::FencedInstanceId)));
+            replies.push(Reply::Sync(
+                request,
+                super::group::SyncResult::error(ErrorCode::FencedInstanceId),
+            ));
         }
         let changed = member.protocols_differ(&join.protocols);
         member.id = new_id.clone();

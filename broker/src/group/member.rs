@@ -30,7 +30,10 @@ pub(crate) struct Member {
 impl Member {
     /// The member's metadata for `protocol`, if it supports it.
     pub(crate) fn metadata(&self, protocol: &str) -> Option<&Bytes> {
-        self.protocols.iter().find(|(name, _)| name == protocol).map(|(_, metadata)| metadata)
+        self.protocols
+            .iter()
+            .find(|(name, _)| name == protocol)
+            .map(|(_, metadata)| metadata)
     }
 
     /// Whether the member's protocols differ from `protocols` (names and metadata, in order).

@@ -55,14 +55,18 @@ impl Group {
             GroupState::Empty | GroupState::Dead => reject(ErrorCode::UnknownMemberId),
             GroupState::PreparingRebalance => reject(ErrorCode::RebalanceInProgress),
             GroupState::Stable => {
-                let Some(member) = self.member_mut(&sync.member_id) else { return reject(ErrorCode::UnknownMemberId) };
+                let Some(member) = self.member_mut(&sync.member_id) else {
+                    return reject(ErrorCode::UnknownMemberId);
+                };
                 member.touch(now);
                 let assignment = member.assignment.clone();
                 vec![Reply::Sync(sync.request, result(self, assignment))]
             }
             GroupState::CompletingRebalance => {
                 let is_leader = self.is_leader(&sync.member_id);
-                let Some(member) = self.member_mut(&sync.member_id) else { return reject(ErrorCode::UnknownMemberId) };
+                let Some(member) = self.member_mut(&sync.member_id) else {
+                    return reject(ErrorCode::UnknownMemberId);
+                };
                 member.touch(now);
                 let mut replies = Vec::new();
                 if let Some(old) = member.awaiting_sync.replace(sync.request) {
@@ -76,7 +80,13 @@ impl Group {
                 for member in &mut self.members {
                     member.assignment = assignments.get(&member.id).cloned().unwrap_or_default();
                     if let Some(request) = member.awaiting_sync.take() {
-                        replies.push(Reply::Sync(request, SyncResult { assignment: member.assignment.clone(), ..done.clone() }));
+                        replies.push(Reply::Sync(
+                            request,
+                            SyncResult {
+                                assignment: member.assignment.clone(),
+                                ..done.clone()
+                            },
+                        ));
                     }
                 }
                 self.state = GroupState::Stable;
@@ -87,7 +97,13 @@ impl Group {
     }
 
     /// Handles a Heartbeat.
-    pub(crate) fn heartbeat(&mut self, member_id: &str, instance_id: Option<&str>, generation: i32, now: u64) -> ErrorCode {
+    pub(crate) fn heartbeat(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        now: u64,
+    ) -> ErrorCode {
         if self.state == GroupState::Dead {
             return ErrorCode::CoordinatorNotAvailable;
         }
@@ -151,9 +167,18 @@ impl Group {
     /// Whether an OffsetCommit from this member and generation may be applied. A generation
     /// below zero with no member id is a standalone (`assign()`) consumer, allowed while the
     /// group has no members.
-    pub(crate) fn check_commit(&self, member_id: &str, instance_id: Option<&str>, generation: i32) -> Result<(), ErrorCode> {
+    pub(crate) fn check_commit(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), ErrorCode> {
         if generation < 0 && member_id.is_empty() {
-            return if self.members.is_empty() { Ok(()) } else { Err(ErrorCode::UnknownMemberId) };
+            return if self.members.is_empty() {
+                Ok(())
+            } else {
+                Err(ErrorCode::UnknownMemberId)
+            };
         }
         if self.state == GroupState::CompletingRebalance && self.member(member_id).is_some() {
             return Err(ErrorCode::RebalanceInProgress);

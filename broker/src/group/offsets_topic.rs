@@ -44,14 +44,21 @@ pub(crate) fn partition_for(group: &str, partitions: i32) -> i32 {
 
 /// Java's `String.hashCode`: over UTF-16 code units, `h = 31 * h + c`, wrapping.
 fn java_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
 }
 
 /// A key of `__consumer_offsets`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Key {
-    Offset { group: String, topic: String, partition: i32 },
-    Group { group: String },
+    Offset {
+        group: String,
+        topic: String,
+        partition: i32,
+    },
+    Group {
+        group: String,
+    },
 }
 
 /// A committed offset.
@@ -108,7 +115,11 @@ impl Key {
     pub(crate) fn encode(&self) -> Bytes {
         let mut out = BytesMut::new();
         match self {
-            Self::Offset { group, topic, partition } => {
+            Self::Offset {
+                group,
+                topic,
+                partition,
+            } => {
                 out.put_i16(1);
                 put_str(&mut out, group);
                 put_str(&mut out, topic);
@@ -124,8 +135,14 @@ impl Key {
 
     pub(crate) fn decode(mut buf: &[u8]) -> Result<Self, RecordError> {
         match get_i16(&mut buf)? {
-            0 | 1 => Ok(Self::Offset { group: get_str(&mut buf)?, topic: get_str(&mut buf)?, partition: get_i32(&mut buf)? }),
-            2 => Ok(Self::Group { group: get_str(&mut buf)? }),
+            0 | 1 => Ok(Self::Offset {
+                group: get_str(&mut buf)?,
+                topic: get_str(&mut buf)?,
+                partition: get_i32(&mut buf)?,
+            }),
+            2 => Ok(Self::Group {
+                group: get_str(&mut buf)?,
+            }),
             other => Err(RecordError::UnknownKeyVersion(other)),
         }
     }
@@ -149,7 +166,12 @@ impl OffsetValue {
         let metadata = get_str(&mut buf)?;
         let commit_timestamp = get_i64(&mut buf)?;
         match version {
-            0..=3 => Ok(Self { offset, leader_epoch, metadata, commit_timestamp }),
+            0..=3 => Ok(Self {
+                offset,
+                leader_epoch,
+                metadata,
+                commit_timestamp,
+            }),
             other => Err(RecordError::UnknownValueVersion(other)),
         }
     }
@@ -204,18 +226,33 @@ impl GroupValue {
                 instance_id,
                 client_id,
                 client_host,
-                rebalance_timeout_ms: if version >= 1 { rebalance_timeout_ms } else { session_timeout_ms },
+                rebalance_timeout_ms: if version >= 1 {
+                    rebalance_timeout_ms
+                } else {
+                    session_timeout_ms
+                },
                 session_timeout_ms,
                 subscription,
                 assignment,
             });
         }
-        Ok(Self { protocol_type, generation, protocol, leader, state_timestamp, members })
+        Ok(Self {
+            protocol_type,
+            generation,
+            protocol,
+            leader,
+            state_timestamp,
+            members,
+        })
     }
 }
 
 fn need(buf: &[u8], n: usize) -> Result<(), RecordError> {
-    if buf.len() < n { Err(RecordError::Truncated) } else { Ok(()) }
+    if buf.len() < n {
+        Err(RecordError::Truncated)
+    } else {
+        Ok(())
+    }
 }
 fn get_i16(buf: &mut &[u8]) -> Result<i16, RecordError> {
     need(buf, 2)?;
@@ -235,7 +272,9 @@ fn get_opt_str(buf: &mut &[u8]) -> Result<Option<String>, RecordError> {
         return Ok(None);
     }
     need(buf, len as usize)?;
-    let s = std::str::from_utf8(&buf[..len as usize]).map_err(|_| RecordError::NotUtf8)?.to_owned();
+    let s = std::str::from_utf8(&buf[..len as usize])
+        .map_err(|_| RecordError::NotUtf8)?
+        .to_owned();
     buf.advance(len as usize);
     Ok(Some(s))
 }
@@ -270,12 +309,21 @@ mod tests {
 
     #[test]
     fn keys_and_values_round_trip_and_golden_bytes() {
-        let key = Key::Offset { group: "g".into(), topic: "t".into(), partition: 3 };
+        let key = Key::Offset {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 3,
+        };
         assert_eq!(&key.encode()[..], &[0, 1, 0, 1, b'g', 0, 1, b't', 0, 0, 0, 3]);
         assert_eq!(Key::decode(&key.encode()), Ok(key));
         let key = Key::Group { group: "g".into() };
         assert_eq!(Key::decode(&key.encode()), Ok(key));
-        let value = OffsetValue { offset: 42, leader_epoch: -1, metadata: "m".into(), commit_timestamp: 7 };
+        let value = OffsetValue {
+            offset: 42,
+            leader_epoch: -1,
+            metadata: "m".into(),
+            commit_timestamp: 7,
+        };
         assert_eq!(OffsetValue::decode(&value.encode()), Ok(value));
         let group = GroupValue {
             protocol_type: "consumer".into(),

@@ -30,8 +30,14 @@ impl GroupState {
 
     /// Parses Kafka's name, case-insensitively (ListGroups filters).
     pub(crate) fn parse(name: &str) -> Option<Self> {
-        [Self::Empty, Self::PreparingRebalance, Self::CompletingRebalance, Self::Stable, Self::Dead]
-            .into_iter()
-            .find(|s| s.name().eq_ignore_ascii_case(name))
+        [
+            Self::Empty,
+            Self::PreparingRebalance,
+            Self::CompletingRebalance,
+            Self::Stable,
+            Self::Dead,
+        ]
+        .into_iter()
+        .find(|s| s.name().eq_ignore_ascii_case(name))
     }
 }

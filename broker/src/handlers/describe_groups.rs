@@ -14,7 +14,11 @@ pub(crate) async fn handle(ctx: &RequestContext, request: DescribeGroupsRequest)
         let groups = request
             .groups
             .into_iter()
-            .map(|g| DescribedGroup::default().with_group_id(g).with_error_code(ErrorCode::CoordinatorNotAvailable.code()))
+            .map(|g| {
+                DescribedGroup::default()
+                    .with_group_id(g)
+                    .with_error_code(ErrorCode::CoordinatorNotAvailable.code())
+            })
             .collect();
         return Answer::Now(DescribeGroupsResponse::default().with_groups(groups));
     };
@@ -29,7 +33,11 @@ pub(crate) async fn handle(ctx: &RequestContext, request: DescribeGroupsRequest)
                 .map(|m| {
                     DescribedGroupMember::default()
                         .with_member_id(str_bytes(m.id.clone()))
-                        .with_group_instance_id(if ctx.version >= 4 { m.instance_id.clone().map(str_bytes) } else { None })
+                        .with_group_instance_id(if ctx.version >= 4 {
+                            m.instance_id.clone().map(str_bytes)
+                        } else {
+                            None
+                        })
                         .with_client_id(str_bytes(m.client_id.clone()))
                         .with_client_host(str_bytes(m.client_host.clone()))
                         .with_member_metadata(m.metadata(&summary.protocol).cloned().unwrap_or_default())

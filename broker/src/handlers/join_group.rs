@@ -10,7 +10,11 @@ use crate::server::{Answer, RequestContext};
 
 pub(crate) async fn handle(ctx: &RequestContext, request: JoinGroupRequest) -> Answer<JoinGroupResponse> {
     let client_id = ctx.client_id.clone().unwrap_or_default();
-    let rebalance_timeout = if ctx.version >= 1 { request.rebalance_timeout_ms } else { request.session_timeout_ms };
+    let rebalance_timeout = if ctx.version >= 1 {
+        request.rebalance_timeout_ms
+    } else {
+        request.session_timeout_ms
+    };
     let join = Join {
         request: 0,
         member_id: request.member_id.to_string(),
@@ -21,13 +25,19 @@ pub(crate) async fn handle(ctx: &RequestContext, request: JoinGroupRequest) -> A
         session_timeout_ms: request.session_timeout_ms.max(0) as u64,
         rebalance_timeout_ms: rebalance_timeout.max(0) as u64,
         protocol_type: request.protocol_type.to_string(),
-        protocols: request.protocols.into_iter().map(|p| (p.name.to_string(), p.metadata)).collect(),
+        protocols: request
+            .protocols
+            .into_iter()
+            .map(|p| (p.name.to_string(), p.metadata))
+            .collect(),
         require_known_member_id: ctx.version >= 4,
     };
     let broker = std::sync::Arc::clone(&ctx.broker);
     let version = ctx.version;
     let group = request.group_id.0.to_string();
-    Answer::Later(Box::pin(async move { response(broker.groups.join(group, join).await, version) }))
+    Answer::Later(Box::pin(async move {
+        response(broker.groups.join(group, join).await, version)
+    }))
 }
 
 fn response(result: JoinResult, version: i16) -> JoinGroupResponse {
@@ -44,7 +54,11 @@ fn response(result: JoinResult, version: i16) -> JoinGroupResponse {
     JoinGroupResponse::default()
         .with_error_code(result.error.code())
         .with_generation_id(result.generation)
-        .with_protocol_type(if version >= 7 { result.protocol_type.map(str_bytes) } else { None })
+        .with_protocol_type(if version >= 7 {
+            result.protocol_type.map(str_bytes)
+        } else {
+            None
+        })
         .with_protocol_name(result.protocol.map(str_bytes))
         .with_leader(str_bytes(result.leader))
         .with_member_id(str_bytes(result.member_id))

@@ -49,11 +49,17 @@ pub(crate) async fn handle(ctx: &RequestContext, request: OffsetCommitRequest) -
                 .partitions
                 .iter()
                 .map(|p| {
-                    let error = errors.next().unwrap_or(crate::error_code::ErrorCode::UnknownServerError);
-                    OffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(error.code())
+                    let error = errors
+                        .next()
+                        .unwrap_or(crate::error_code::ErrorCode::UnknownServerError);
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(error.code())
                 })
                 .collect();
-            OffsetCommitResponseTopic::default().with_name(topic.name).with_partitions(partitions)
+            OffsetCommitResponseTopic::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
         })
         .collect();
     Answer::Now(OffsetCommitResponse::default().with_topics(topics))

@@ -10,9 +10,17 @@ pub(crate) async fn handle(ctx: &RequestContext, request: OffsetDeleteRequest) -
     let partitions: Vec<(String, i32)> = request
         .topics
         .iter()
-        .flat_map(|t| t.partitions.iter().map(move |p| (t.name.0.to_string(), p.partition_index)))
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| (t.name.0.to_string(), p.partition_index))
+        })
         .collect();
-    let result = ctx.broker.groups.delete_offsets(request.group_id.0.to_string(), partitions).await;
+    let result = ctx
+        .broker
+        .groups
+        .delete_offsets(request.group_id.0.to_string(), partitions)
+        .await;
     let mut errors = match result {
         Ok(errors) => errors.into_iter(),
         Err(error) => return Answer::Now(OffsetDeleteResponse::default().with_error_code(error.code())),
@@ -26,10 +34,14 @@ pub(crate) async fn handle(ctx: &RequestContext, request: OffsetDeleteRequest) -
                 .iter()
                 .map(|p| {
                     let error = errors.next().unwrap_or(ErrorCode::UnknownServerError);
-                    OffsetDeleteResponsePartition::default().with_partition_index(p.partition_index).with_error_code(error.code())
+                    OffsetDeleteResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(error.code())
                 })
                 .collect();
-            OffsetDeleteResponseTopic::default().with_name(topic.name).with_partitions(partitions)
+            OffsetDeleteResponseTopic::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
         })
         .collect();
     Answer::Now(OffsetDeleteResponse::default().with_topics(topics))

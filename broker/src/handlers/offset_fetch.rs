@@ -13,8 +13,17 @@ use crate::server::{Answer, RequestContext};
 
 type Committed = Vec<(String, i32, i64, i32, String)>;
 
-async fn committed(ctx: &RequestContext, group: String, topics: Option<Vec<(String, Vec<i32>)>>) -> Result<Committed, ErrorCode> {
-    let rows = ctx.broker.groups.fetch(group, topics).await.ok_or(ErrorCode::CoordinatorNotAvailable)?;
+async fn committed(
+    ctx: &RequestContext,
+    group: String,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+) -> Result<Committed, ErrorCode> {
+    let rows = ctx
+        .broker
+        .groups
+        .fetch(group, topics)
+        .await
+        .ok_or(ErrorCode::CoordinatorNotAvailable)?;
     Ok(rows
         .into_iter()
         .map(|(topic, partition, value)| match value {
@@ -40,25 +49,31 @@ pub(crate) async fn handle(ctx: &RequestContext, request: OffsetFetchRequest) ->
     if ctx.version >= 8 {
         let mut groups = Vec::with_capacity(request.groups.len());
         for group in request.groups {
-            let topics = group.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
+            let topics = group.topics.map(|ts| {
+                ts.into_iter()
+                    .map(|t| (t.name.0.to_string(), t.partition_indexes))
+                    .collect()
+            });
             let result = OffsetFetchResponseGroup::default().with_group_id(group.group_id.clone());
             groups.push(match committed(ctx, group.group_id.0.to_string(), topics).await {
                 Ok(rows) => result.with_topics(
                     by_topic(rows)
                         .into_iter()
                         .map(|(topic, partitions)| {
-                            OffsetFetchResponseTopics::default().with_name(topic_name(&topic)).with_partitions(
-                                partitions
-                                    .into_iter()
-                                    .map(|(p, offset, epoch, metadata)| {
-                                        OffsetFetchResponsePartitions::default()
-                                            .with_partition_index(p)
-                                            .with_committed_offset(offset)
-                                            .with_committed_leader_epoch(epoch)
-                                            .with_metadata(Some(str_bytes(metadata)))
-                                    })
-                                    .collect(),
-                            )
+                            OffsetFetchResponseTopics::default()
+                                .with_name(topic_name(&topic))
+                                .with_partitions(
+                                    partitions
+                                        .into_iter()
+                                        .map(|(p, offset, epoch, metadata)| {
+                                            OffsetFetchResponsePartitions::default()
+                                                .with_partition_index(p)
+                                                .with_committed_offset(offset)
+                                                .with_committed_leader_epoch(epoch)
+                                                .with_metadata(Some(str_bytes(metadata)))
+                                        })
+                                        .collect(),
+                                )
                         })
                         .collect(),
                 ),
@@ -67,28 +82,36 @@ pub(crate) async fn handle(ctx: &RequestContext, request: OffsetFetchRequest) ->
         }
         return Answer::Now(OffsetFetchResponse::default().with_groups(groups));
     }
-    let topics = request.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
+    let topics = request.topics.map(|ts| {
+        ts.into_iter()
+            .map(|t| (t.name.0.to_string(), t.partition_indexes))
+            .collect()
+    });
     match committed(ctx, request.group_id.0.to_string(), topics).await {
         Ok(rows) => {
             let topics = by_topic(rows)
                 .into_iter()
                 .map(|(topic, partitions)| {
-                    OffsetFetchResponseTopic::default().with_name(topic_name(&topic)).with_partitions(
-                        partitions
-                            .into_iter()
-                            .map(|(p, offset, epoch, metadata)| {
-                                OffsetFetchResponsePartition::default()
-                                    .with_partition_index(p)
-                                    .with_committed_offset(offset)
-                                    .with_committed_leader_epoch(if ctx.version >= 5 { epoch } else { -1 })
-                                    .with_metadata(Some(str_bytes(metadata)))
-                            })
-                            .collect(),
-                    )
+                    OffsetFetchResponseTopic::default()
+                        .with_name(topic_name(&topic))
+                        .with_partitions(
+                            partitions
+                                .into_iter()
+                                .map(|(p, offset, epoch, metadata)| {
+                                    OffsetFetchResponsePartition::default()
+                                        .with_partition_index(p)
+                                        .with_committed_offset(offset)
+                                        .with_committed_leader_epoch(if ctx.version >= 5 { epoch } else { -1 })
+                                        .with_metadata(Some(str_bytes(metadata)))
+                                })
+                                .collect(),
+                        )
                 })
                 .collect();
             Answer::Now(OffsetFetchResponse::default().with_topics(topics))
         }
-        Err(error) => Answer::Now(OffsetFetchResponse::default().with_error_code(if ctx.version >= 2 { error.code() } else { 0 })),
+        Err(error) => {
+            Answer::Now(OffsetFetchResponse::default().with_error_code(if ctx.version >= 2 { error.code() } else { 0 }))
+        }
     }
 }

@@ -14,7 +14,11 @@ pub(crate) async fn handle(ctx: &RequestContext, request: SyncGroupRequest) -> A
         generation: request.generation_id,
         protocol_type: request.protocol_type.map(|s| s.to_string()),
         protocol: request.protocol_name.map(|s| s.to_string()),
-        assignments: request.assignments.into_iter().map(|a| (a.member_id.to_string(), a.assignment)).collect(),
+        assignments: request
+            .assignments
+            .into_iter()
+            .map(|a| (a.member_id.to_string(), a.assignment))
+            .collect(),
     };
     let broker = std::sync::Arc::clone(&ctx.broker);
     let version = ctx.version;
@@ -24,8 +28,16 @@ pub(crate) async fn handle(ctx: &RequestContext, request: SyncGroupRequest) -> A
         let flexible_names = version >= 5;
         SyncGroupResponse::default()
             .with_error_code(result.error.code())
-            .with_protocol_type(if flexible_names { result.protocol_type.map(str_bytes) } else { None })
-            .with_protocol_name(if flexible_names { result.protocol.map(str_bytes) } else { None })
+            .with_protocol_type(if flexible_names {
+                result.protocol_type.map(str_bytes)
+            } else {
+                None
+            })
+            .with_protocol_name(if flexible_names {
+                result.protocol.map(str_bytes)
+            } else {
+                None
+            })
             .with_assignment(result.assignment)
     }))
 }

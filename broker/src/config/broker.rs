@@ -188,7 +188,10 @@ impl BrokerConfig {
             return Err(ConfigError::Invalid {
                 key: "group.min.session.timeout.ms".to_owned(),
                 value: self.group_min_session_timeout_ms.to_string(),
-                reason: format!("must not exceed group.max.session.timeout.ms ({})", self.group_max_session_timeout_ms),
+                reason: format!(
+                    "must not exceed group.max.session.timeout.ms ({})",
+                    self.group_max_session_timeout_ms
+                ),
             });
         }
         if self.message_max_bytes > self.socket_request_max_bytes {

@@ -712,14 +712,7 @@ impl Actor {
     async fn expire_offsets(&mut self) {
         let now = now_ms();
         let retention = self.config.offsets_retention_ms;
-        let expired: Vec<String> = self
-            .empty_since
-            .iter()
-            .filter(|(g, since)| {
-                now.saturating_sub(**since) > retention && self.groups.get(*g).is_none_or(|x| x.members.is_empty())
-            })
-            .map(|(g, _)| g.clone())
-            .collect();
+        let expired = expired_groups(&self.empty_since, &self.groups, now, retention);
         for group in expired {
             if self.append(&group, self.tombstones(&group)).await.is_ok() {
                 info!(group, "expired the offsets of an empty group");
@@ -804,6 +797,26 @@ impl Actor {
     }
 }
 
+/// Groups whose offsets have outlived `offsets.retention.minutes`: without members for longer
+/// than the retention (Kafka 2.1+, KIP-211), counted from when the group last became empty or
+/// last committed.
+fn expired_groups(
+    empty_since: &HashMap<String, i64>,
+    groups: &HashMap<String, Group>,
+    now: i64,
+    retention: i64,
+) -> Vec<String> {
+    let mut expired: Vec<String> = empty_since
+        .iter()
+        .filter(|(g, since)| {
+            now.saturating_sub(**since) > retention && groups.get(*g).is_none_or(|x| x.members.is_empty())
+        })
+        .map(|(g, _)| g.clone())
+        .collect();
+    expired.sort();
+    expired
+}
+
 /// Rebuilds a group from its stored metadata. Members get a fresh session: they keep their
 /// assignment if they heartbeat (or, static members, rejoin) in time, and are removed otherwise.
 fn restore(id: &str, value: GroupValue, timings: GroupTimings, now: u64) -> Group {
@@ -865,4 +878,44 @@ fn subscribed_topics(summary: &GroupSummary) -> Vec<String> {
         }
     }
     topics
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_expire_only_for_groups_empty_past_the_retention() {
+        let timings = GroupTimings {
+            initial_rebalance_delay_ms: 0,
+        };
+        let mut groups = HashMap::new();
+        let mut active = Group::new("active", timings);
+        active.members.push(Member {
+            id: "m".into(),
+            instance_id: None,
+            client_id: "c".into(),
+            client_host: "/h".into(),
+            session_timeout_ms: 1,
+            rebalance_timeout_ms: 1,
+            protocols: Vec::new(),
+            assignment: bytes::Bytes::new(),
+            awaiting_join: None,
+            awaiting_sync: None,
+            session_deadline: 0,
+        });
+        groups.insert("active".to_owned(), active);
+        groups.insert("empty".to_owned(), Group::new("empty", timings));
+        let empty_since = HashMap::from([
+            ("active".to_owned(), 0),
+            ("empty".to_owned(), 0),
+            ("offsets-only".to_owned(), 0),
+            ("recent".to_owned(), 950),
+        ]);
+        assert_eq!(
+            expired_groups(&empty_since, &groups, 1000, 100),
+            vec!["empty".to_owned(), "offsets-only".to_owned()]
+        );
+        assert!(expired_groups(&empty_since, &groups, 50, 100).is_empty());
+    }
 }

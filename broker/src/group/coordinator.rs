@@ -599,7 +599,7 @@ impl Actor {
     fn summary(&self, group: &str) -> GroupSummary {
         match self.groups.get(group) {
             Some(g) => GroupSummary {
-                group_id: group.to_owned(),
+                group_id: g.id.clone(),
                 state: g.state,
                 protocol_type: g.protocol_type.clone().unwrap_or_default(),
                 protocol: g.protocol.clone().unwrap_or_default(),

@@ -198,7 +198,7 @@ impl Group {
             }
         }
         let longest = self.members.iter().map(|m| m.rebalance_timeout_ms).max().unwrap_or(0);
-        if self.state == GroupState::Empty {
+        if self.state == GroupState::Empty && self.timings.initial_rebalance_delay_ms > 0 {
             self.initial_join = Some((now, now));
         }
         self.rebalance_deadline = Some(match self.initial_join {
@@ -244,7 +244,7 @@ impl Group {
             return;
         }
         self.protocol = self.select_protocol();
-        if !self.leader.as_ref().is_some_and(|l| self.member(l).is_some()) {
+        if self.leader.as_ref().is_none_or(|l| self.member(l).is_none()) {
             self.leader = self.members.first().map(|m| m.id.clone());
         }
         self.state = GroupState::CompletingRebalance;
@@ -375,3 +375,7 @@ impl Group {
 #[cfg(test)]
 #[path = "group_test.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "scenario_test.rs"]
+mod scenarios;

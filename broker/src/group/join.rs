@@ -121,7 +121,7 @@ impl Group {
         match state {
             GroupState::PreparingRebalance => {}
             GroupState::CompletingRebalance | GroupState::Stable
-                if !changed && !(state == GroupState::Stable && is_leader) =>
+                if !(changed || state == GroupState::Stable && is_leader) =>
             {
                 if let Some(member) = self.member_mut(&join.member_id) {
                     member.awaiting_join = None;

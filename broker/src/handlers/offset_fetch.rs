@@ -12,6 +12,8 @@ use crate::error_code::ErrorCode;
 use crate::server::{Answer, RequestContext};
 
 type Committed = Vec<(String, i32, i64, i32, String)>;
+/// A partition's committed position: (partition, offset, leader epoch, metadata).
+type Row = (i32, i64, i32, String);
 
 async fn committed(
     ctx: &RequestContext,
@@ -34,8 +36,8 @@ async fn committed(
 }
 
 /// Groups rows by topic, keeping first-seen topic order.
-fn by_topic(rows: Committed) -> Vec<(String, Vec<(i32, i64, i32, String)>)> {
-    let mut out: Vec<(String, Vec<(i32, i64, i32, String)>)> = Vec::new();
+fn by_topic(rows: Committed) -> Vec<(String, Vec<Row>)> {
+    let mut out: Vec<(String, Vec<Row>)> = Vec::new();
     for (topic, partition, offset, epoch, metadata) in rows {
         match out.iter_mut().find(|(t, _)| *t == topic) {
             Some((_, partitions)) => partitions.push((partition, offset, epoch, metadata)),

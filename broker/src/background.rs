@@ -1,5 +1,5 @@
-//! The broker's periodic work: retention, time-based flushes (`flush.ms`), and offset
-//! checkpoints. Each loop stops when the broker shuts down.
+//! The broker's periodic work: retention, log compaction, time-based flushes (`flush.ms`), and
+//! offset checkpoints. Each loop stops when the broker shuts down.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use tracing::{error, info};
 
 use crate::broker::Broker;
 use crate::clock::now_ms;
+use crate::log::{CleanerParams, clean_log};
 
 /// Starts every periodic task on the broker's tracker.
 pub(crate) fn start(broker: &Arc<Broker>) {
@@ -16,6 +17,9 @@ pub(crate) fn start(broker: &Arc<Broker>) {
     every(broker, config.log_retention_check_interval_ms, retention);
     every(broker, config.log_flush_scheduler_interval_ms, flush_due);
     every(broker, config.log_flush_offset_checkpoint_interval_ms, checkpoint);
+    if config.log_cleaner_enable {
+        every(broker, config.log_cleaner_backoff_ms, compact);
+    }
 }
 
 fn every<F, Fut>(broker: &Arc<Broker>, period_ms: i64, pass: F)
@@ -73,6 +77,50 @@ async fn retention(broker: Arc<Broker>) {
     .await;
     if let Err(e) = result {
         error!(cause = %e, "retention task panicked");
+    }
+}
+
+/// Runs a cleaning round on every compacted partition that needs one, on the blocking pool. The
+/// partition lock is held only to plan and to swap; a shutdown or a topic deletion stops a round
+/// between two groups of segments.
+async fn compact(broker: Arc<Broker>) {
+    let result = tokio::task::spawn_blocking(move || {
+        let dedupe_buffer_bytes = usize::try_from(broker.config.log_cleaner_dedupe_buffer_size).unwrap_or(usize::MAX);
+        for partition in broker.topics.all_partitions() {
+            if broker.shutdown.is_cancelled() {
+                return;
+            }
+            if partition.is_deleted() {
+                continue;
+            }
+            let params = CleanerParams {
+                now_ms: now_ms(),
+                dedupe_buffer_bytes,
+            };
+            let stop = || broker.shutdown.is_cancelled() || partition.is_deleted();
+            match clean_log(|| partition.lock(), params, &stop) {
+                Ok(Some(report)) => info!(
+                    topic = %partition.topic(),
+                    partition = partition.index(),
+                    dirty_ratio = report.dirty_ratio,
+                    keys = report.keys,
+                    segments_before = report.segments_before,
+                    segments_after = report.segments_after,
+                    bytes_before = report.bytes_before,
+                    bytes_after = report.bytes_after,
+                    records_removed = report.records_removed,
+                    first_dirty_offset = report.first_dirty_offset,
+                    interrupted = report.interrupted,
+                    "compacted log"
+                ),
+                Ok(None) => {}
+                Err(e) => error!(topic = %partition.topic(), partition = partition.index(), cause = %e, "log compaction failed"),
+            }
+        }
+    })
+    .await;
+    if let Err(e) = result {
+        error!(cause = %e, "log cleaner task panicked");
     }
 }
 

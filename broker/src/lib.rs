@@ -7,7 +7,7 @@
 //! - `topics`: creating, deleting, growing and configuring topics, persisted in the data dir.
 //! - [`server`]: the TCP server, one task per connection, requests dispatched to `handlers`
 //!   (one file per Kafka API), responses sent in request order.
-//! - `background`: retention, `flush.ms` and checkpoint loops.
+//! - `background`: retention, log compaction, `flush.ms` and checkpoint loops.
 //! - [`testing`]: an in-process broker on an ephemeral port for tests.
 
 mod background;

@@ -65,6 +65,15 @@ config_table! {
         log_cleaner_min_cleanable_ratio: f64 = "log.cleaner.min.cleanable.ratio", default 0.5, check between(0.0, 1.0);
         /// Minimum age in milliseconds of a record before compaction may remove it.
         log_cleaner_min_compaction_lag_ms: i64 = "log.cleaner.min.compaction.lag.ms", default 0, check at_least(0);
+        /// Whether the log cleaner compacts `cleanup.policy=compact` topics. Turning it off lets
+        /// compacted topics (`__consumer_offsets` among them) grow without bound.
+        log_cleaner_enable: bool = "log.cleaner.enable", default true, check any;
+        /// Milliseconds between two passes of the log cleaner over the compacted partitions.
+        log_cleaner_backoff_ms: i64 = "log.cleaner.backoff.ms", default 15_000, check at_least(1);
+        /// Bytes the cleaner's offset map (key → latest offset) may use in one round; a round
+        /// whose dirty keys do not fit cleans up to the last segment that did. Rill stores whole
+        /// keys, so fewer fit than in Kafka's 24-byte hashed entries.
+        log_cleaner_dedupe_buffer_size: i64 = "log.cleaner.dedupe.buffer.size", default 134_217_728, check at_least(1024);
         /// Largest record batch in bytes a producer may append (`max.message.bytes`).
         message_max_bytes: i32 = "message.max.bytes", default 1_048_588, check at_least(0);
         /// Replicas that must acknowledge an `acks=all` write (`min.insync.replicas`).
@@ -130,7 +139,6 @@ pub const IGNORED_KAFKA_KEYS: &[&str] = &[
     "offsets.topic.num.partitions.per.broker",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
-    "log.cleaner.enable",
     "log.cleaner.threads",
 ];
 

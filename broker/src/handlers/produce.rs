@@ -67,6 +67,12 @@ fn validate_batches(
                 "clients may not write control batches".to_owned(),
             ));
         }
+        if header.delete_horizon_ms().is_some() {
+            return Err(at(
+                ErrorCode::InvalidRecord,
+                "the delete-horizon attribute is set only by the log cleaner".to_owned(),
+            ));
+        }
         if header.is_transactional() {
             return Err(at(
                 ErrorCode::InvalidTxnState,

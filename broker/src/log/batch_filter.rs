@@ -18,9 +18,7 @@
 
 use std::path::Path;
 
-use rill_client::protocol::batch::{
-    self, BatchError, BatchHeader, DELETE_HORIZON_BIT, RecordView, TimestampType,
-};
+use rill_client::protocol::batch::{self, BatchError, BatchHeader, DELETE_HORIZON_BIT, RecordView, TimestampType};
 use rill_client::protocol::builder::{put_record, rebuild_batch};
 use rill_client::protocol::compression::record_area;
 
@@ -112,7 +110,8 @@ pub(crate) fn filter_batch(
     }
     let removed = header.records_count.max(0) as usize - kept.len();
     let stamp = tombstones && horizon.is_none();
-    let tombstone_horizon = tombstones.then(|| horizon.unwrap_or(policy.now_ms.saturating_add(policy.delete_retention_ms)));
+    let tombstone_horizon =
+        tombstones.then(|| horizon.unwrap_or(policy.now_ms.saturating_add(policy.delete_retention_ms)));
     if kept.is_empty() {
         return Ok(Verdict {
             filtered: Filtered::Drop,
@@ -149,12 +148,11 @@ pub(crate) fn filter_batch(
             .max()
             .unwrap_or(header.max_timestamp);
     }
-    let rebuilt = rebuild_batch(&template, codec, &records, kept.len() as i32).map_err(|source| {
-        LogError::Recompress {
+    let rebuilt =
+        rebuild_batch(&template, codec, &records, kept.len() as i32).map_err(|source| LogError::Recompress {
             path: path.to_owned(),
             source,
-        }
-    })?;
+        })?;
     Ok(Verdict {
         filtered: Filtered::Rewrite(rebuilt),
         removed,

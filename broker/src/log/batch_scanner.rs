@@ -10,6 +10,17 @@ use rill_client::protocol::batch::{self, BatchError, BatchHeader, HEADER_LEN, Va
 
 use super::error::{LogError, io_err};
 
+/// One batch read by a [`BatchScanner`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScannedBatch<'b> {
+    /// Byte position in the segment.
+    pub(crate) position: u64,
+    /// The validated header.
+    pub(crate) header: BatchHeader,
+    /// The whole batch.
+    pub(crate) bytes: &'b [u8],
+}
+
 /// A cursor over the batches in `[0, end)` of a segment file.
 #[derive(Debug)]
 pub(crate) struct BatchScanner<'a> {
@@ -38,7 +49,7 @@ impl<'a> BatchScanner<'a> {
     /// The next batch: its position, its validated header and its bytes (CRC checked, records
     /// walked if uncompressed). `None` at the end. A batch that is cut short or corrupt is an
     /// error: the cleaner only reads segments that recovery or appends have already validated.
-    pub(crate) fn next_batch(&mut self) -> Result<Option<(u64, BatchHeader, &[u8])>, LogError> {
+    pub(crate) fn next_batch(&mut self) -> Result<Option<ScannedBatch<'_>>, LogError> {
         if self.position >= self.end {
             return Ok(None);
         }
@@ -74,10 +85,10 @@ impl<'a> BatchScanner<'a> {
             .map_err(io_err("reading", &self.path))?;
         let ValidBatch { header, .. } = batch::validate_stored(&self.buf).map_err(corrupt)?;
         self.position += size as u64;
-        Ok(Some((position, header, &self.buf)))
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
+        Ok(Some(ScannedBatch {
+            position,
+            header,
+            bytes: &self.buf,
+        }))
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! - The clean part was compacted by an earlier round (see `CleanerCheckpoint`).
 //! - The dirty part ends at the active segment, which is never touched, or earlier at the first
-//!   dirty segment holding a record newer than `min.compaction.lag.ms`.
+//!   dirty segment holding a record newer than `min.compaction.lag.ms`, or (on a durable topic,
+//!   `flush.messages=1`) at the first segment not yet fsynced: that is its high watermark.
 //! - The round runs when dirty bytes / (clean + dirty bytes) reaches `min.cleanable.dirty.ratio`,
 //!   or when a tombstone's delete horizon has passed.
 
@@ -88,6 +89,20 @@ impl PartitionLog {
         if !self.config.cleanup_policy.compact || self.offline {
             return None;
         }
+        // A durable topic acknowledges a record only once it is fsynced: a record that a power
+        // loss could still take away must not supersede an older, acknowledged one.
+        let limit = if self.config.is_durable() {
+            self.flushed_offset
+        } else {
+            i64::MAX
+        };
+        // A checkpoint past the log end belongs to a log since cut short by recovery: the records
+        // now at those offsets are new, so everything is dirty again.
+        let first_dirty_offset = if checkpoint.first_dirty_offset > self.next_offset {
+            self.log_start_offset
+        } else {
+            checkpoint.first_dirty_offset
+        };
         let bases: Vec<i64> = self.segments.keys().copied().collect();
         let mut segments = Vec::new();
         let mut first_dirty = 0;
@@ -96,7 +111,10 @@ impl PartitionLog {
             if next_base <= self.log_start_offset {
                 continue; // wholly below the log start: retention's to delete
             }
-            if next_base <= checkpoint.first_dirty_offset {
+            if next_base > limit {
+                break;
+            }
+            if next_base <= first_dirty_offset {
                 first_dirty = segments.len() + 1;
             }
             segments.push(SegmentRef::of(segment, next_base));

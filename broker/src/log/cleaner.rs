@@ -27,7 +27,7 @@ use rill_client::protocol::compression::record_area;
 use tracing::warn;
 
 use super::batch_filter::{Filtered, TombstonePolicy, filter_batch};
-use super::batch_scanner::BatchScanner;
+use super::batch_scanner::{BatchScanner, ScannedBatch};
 use super::checkpoint::sync_dir;
 use super::clean_plan::{CleanPlan, SegmentRef};
 use super::cleaner_checkpoint::CleanerCheckpoint;
@@ -87,12 +87,22 @@ struct Filled {
 /// Runs one round on the log behind `lock` if it needs one. `stop` is polled between segments;
 /// when it says so, the round ends after the group in progress. Returns `None` if there was
 /// nothing to do.
-pub(crate) fn clean_log<L, G>(lock: L, params: CleanerParams, stop: &dyn Fn() -> bool) -> Result<Option<CleanReport>, LogError>
+pub(crate) fn clean_log<L, G>(
+    lock: L,
+    params: CleanerParams,
+    stop: &dyn Fn() -> bool,
+) -> Result<Option<CleanReport>, LogError>
 where
     L: Fn() -> G,
     G: DerefMut<Target = PartitionLog>,
 {
-    let dir = lock().dir.clone();
+    let dir = {
+        let log = lock();
+        if !log.config.cleanup_policy.compact || log.offline {
+            return Ok(None);
+        }
+        log.dir.clone()
+    };
     let checkpoint = CleanerCheckpoint::read(&dir)?;
     let Some(plan) = lock().plan_clean(&checkpoint, params.now_ms) else {
         return Ok(None);
@@ -142,6 +152,10 @@ where
             next_delete_horizon_ms: horizon,
         }
     };
+    if lock().offline {
+        // Deleted meanwhile: its directory is going away.
+        return Ok(Some(report));
+    }
     next.write(&dir)?;
     report.first_dirty_offset = next.first_dirty_offset;
     Ok(Some(report))
@@ -164,7 +178,12 @@ fn build_offset_map(plan: &CleanPlan, budget: usize, stop: &dyn Fn() -> bool) ->
             return Ok((map, i));
         }
         let mut scanner = BatchScanner::new(&segment.file, &segment.path, segment.size, plan.max_batch);
-        while let Some((position, header, bytes)) = scanner.next_batch()? {
+        while let Some(ScannedBatch {
+            position,
+            header,
+            bytes,
+        }) = scanner.next_batch()?
+        {
             if header.is_control() {
                 continue;
             }
@@ -259,7 +278,12 @@ fn fill(
     let mut filled = Filled::default();
     for source in old {
         let mut scanner = BatchScanner::new(&source.file, &source.path, source.size, plan.max_batch);
-        while let Some((position, header, bytes)) = scanner.next_batch()? {
+        while let Some(ScannedBatch {
+            position,
+            header,
+            bytes,
+        }) = scanner.next_batch()?
+        {
             let verdict = filter_batch(
                 bytes,
                 &header,
@@ -286,6 +310,27 @@ fn fill(
         }
     }
     Ok(filled)
+}
+
+/// Runs a round up to, not including, the swap: the state a crash between steps 3 and 4 leaves.
+/// Returns each `.swap` segment with the segments it replaces.
+#[cfg(test)]
+pub(super) fn prepare_swaps(log: &PartitionLog, now_ms: i64) -> Vec<(Vec<SegmentRef>, Segment)> {
+    let checkpoint = CleanerCheckpoint::read(&log.dir).expect("checkpoint");
+    let plan = log.plan_clean(&checkpoint, now_ms).expect("a round to run");
+    let (map, end) = build_offset_map(&plan, 1 << 20, &|| false).expect("offset map");
+    let policy = TombstonePolicy {
+        now_ms,
+        delete_retention_ms: plan.config.delete_retention_ms,
+    };
+    plan.groups(end)
+        .into_iter()
+        .filter_map(|group| {
+            let old = plan.segments[group].to_vec();
+            let cleaned = write_cleaned(&plan, &old, &map, policy).expect("write");
+            cleaned.segment.map(|segment| (old, segment))
+        })
+        .collect()
 }
 
 fn append(segment: &mut Segment, header: &BatchHeader, bytes: &[u8]) -> Result<(), LogError> {

@@ -67,7 +67,10 @@ mod tests {
     #[test]
     fn round_trips_and_tolerates_a_missing_or_garbled_file() {
         let dir = tempfile::tempdir().expect("dir");
-        assert_eq!(CleanerCheckpoint::read(dir.path()).expect("read"), CleanerCheckpoint::default());
+        assert_eq!(
+            CleanerCheckpoint::read(dir.path()).expect("read"),
+            CleanerCheckpoint::default()
+        );
         let checkpoint = CleanerCheckpoint {
             first_dirty_offset: 42,
             next_delete_horizon_ms: Some(1_000),
@@ -75,6 +78,9 @@ mod tests {
         checkpoint.write(dir.path()).expect("write");
         assert_eq!(CleanerCheckpoint::read(dir.path()).expect("read"), checkpoint);
         std::fs::write(dir.path().join(CLEANER_CHECKPOINT_FILE), b"{not json").expect("garble");
-        assert_eq!(CleanerCheckpoint::read(dir.path()).expect("read"), CleanerCheckpoint::default());
+        assert_eq!(
+            CleanerCheckpoint::read(dir.path()).expect("read"),
+            CleanerCheckpoint::default()
+        );
     }
 }

@@ -31,8 +31,10 @@ mod partition_log;
 mod producer_state;
 mod segment;
 mod swap;
+#[cfg(test)]
+mod test_support;
 
-pub(crate) use cleaner::{CleanReport, CleanerParams, clean_log};
+pub(crate) use cleaner::{CleanerParams, clean_log};
 pub use error::LogError;
 pub(crate) use error::io_err;
 pub(crate) use loader::LoadParams;

@@ -57,7 +57,10 @@ mod tests {
         map.put(b"a", 1);
         map.put(b"b", 2);
         map.put(b"a", 7);
-        assert_eq!((map.latest(b"a"), map.latest(b"b"), map.latest(b"c")), (Some(7), Some(2), None));
+        assert_eq!(
+            (map.latest(b"a"), map.latest(b"b"), map.latest(b"c")),
+            (Some(7), Some(2), None)
+        );
         assert_eq!(map.len(), 2);
         assert_eq!(map.bytes(), 2 * (1 + ENTRY_OVERHEAD));
     }

@@ -38,10 +38,10 @@ impl PartitionLog {
         let base = cleaned.base_offset();
         let unchanged = old.first().is_some_and(|first| first.base_offset == base)
             && old.iter().all(|r| {
-            self.segments
-                .get(&r.base_offset)
-                .is_some_and(|s| Arc::ptr_eq(s.file(), &r.file))
-        });
+                self.segments
+                    .get(&r.base_offset)
+                    .is_some_and(|s| Arc::ptr_eq(s.file(), &r.file))
+            });
         let active = self.segments.keys().next_back().copied();
         if self.offline || !unchanged || old.iter().any(|r| Some(r.base_offset) == active) {
             remove_if_present(cleaned.path())?;
@@ -70,6 +70,7 @@ impl PartitionLog {
 /// Start-up, before the segments are listed: deletes `.cleaned` files and finishes every swap.
 pub(crate) fn finish_interrupted_cleaning(dir: &Path, max_batch: usize) -> Result<(), LogError> {
     let mut swaps = Vec::new();
+    let mut changed = false;
     for entry in std::fs::read_dir(dir).map_err(io_err("listing", dir))? {
         let entry = entry.map_err(io_err("listing", dir))?;
         let name = entry.file_name();
@@ -77,16 +78,20 @@ pub(crate) fn finish_interrupted_cleaning(dir: &Path, max_batch: usize) -> Resul
             Some((_, CLEANED_SUFFIX)) => {
                 warn!(file = %entry.path().display(), "deleting a cleaned segment left by an interrupted compaction");
                 remove_if_present(&entry.path())?;
+                changed = true;
             }
             Some((base, SWAP_SUFFIX)) => swaps.push(base),
             _ => {}
         }
     }
     swaps.sort_unstable();
-    for base in swaps {
-        finish_swap(dir, base, max_batch)?;
+    for base in &swaps {
+        finish_swap(dir, *base, max_batch)?;
     }
-    sync_dir(dir)
+    if changed || !swaps.is_empty() {
+        sync_dir(dir)?;
+    }
+    Ok(())
 }
 
 fn finish_swap(dir: &Path, base: i64, max_batch: usize) -> Result<(), LogError> {
@@ -103,7 +108,8 @@ fn finish_swap(dir: &Path, base: i64, max_batch: usize) -> Result<(), LogError> 
     for entry in std::fs::read_dir(dir).map_err(io_err("listing", dir))? {
         let entry = entry.map_err(io_err("listing", dir))?;
         let name = entry.file_name();
-        if let Some((offset, LOG_SUFFIX | INDEX_SUFFIX | TIME_INDEX_SUFFIX)) = name.to_str().and_then(parse_offset_file) {
+        if let Some((offset, LOG_SUFFIX | INDEX_SUFFIX | TIME_INDEX_SUFFIX)) = name.to_str().and_then(parse_offset_file)
+        {
             if offset >= base && offset < end.max(base + 1) {
                 doomed.push(entry.path());
             }
@@ -130,9 +136,9 @@ fn swap_extent(path: &Path, base: i64, max_batch: usize) -> Result<(i64, bool), 
     let mut valid_bytes = 0;
     loop {
         match scanner.next_batch() {
-            Ok(Some((position, header, bytes))) => {
-                end = header.next_offset();
-                valid_bytes = position + bytes.len() as u64;
+            Ok(Some(batch)) => {
+                end = batch.header.next_offset();
+                valid_bytes = batch.position + batch.bytes.len() as u64;
             }
             Ok(None) => return Ok((end, true)),
             Err(LogError::Corrupt { .. }) => break,
@@ -156,3 +162,7 @@ fn remove_if_present(path: &Path) -> Result<(), LogError> {
         Err(e) => Err(io_err("deleting", path)(e)),
     }
 }
+
+#[cfg(test)]
+#[path = "swap_test.rs"]
+mod tests;

@@ -117,14 +117,22 @@ pub(crate) fn clean_with(log: &mut PartitionLog, now_ms: i64, budget: usize) -> 
         now_ms,
         dedupe_buffer_bytes: budget,
     };
-    clean_log(|| std::cell::RefMut::map(cell.borrow_mut(), |l| &mut **l), params, &|| false).expect("clean")
+    clean_log(
+        || std::cell::RefMut::map(cell.borrow_mut(), |l| &mut **l),
+        params,
+        &|| false,
+    )
+    .expect("clean")
 }
 
 /// Every batch from the log start, as a consumer reads them, with its records.
 pub(crate) fn read_batches(log: &PartitionLog) -> Vec<(BatchHeader, Vec<Rec>)> {
     let mut out = Vec::new();
     let mut offset = log.log_start_offset();
-    while let Some(slice) = log.plan_read(offset, 1 << 20, log.log_end_offset(), true).expect("plan") {
+    while let Some(slice) = log
+        .plan_read(offset, 1 << 20, log.log_end_offset(), true)
+        .expect("plan")
+    {
         let bytes = slice.read().expect("read");
         for span in batch::batches(&bytes) {
             let wire = &bytes[span.expect("batch").range];

@@ -5,6 +5,7 @@
 //! <log.dirs>/meta.properties                     cluster.id, node.id (Kafka's format)
 //! <log.dirs>/__rill/topics/<topic>.json          topic id, partition count, config overrides
 //! <log.dirs>/<topic>-<partition>/                the partition's log
+//! <log.dirs>/<topic>-<partition>/cleaner-offset-checkpoint   the log cleaner's progress (compacted topics)
 //! <log.dirs>/recovery-point-offset-checkpoint    fsynced offset per partition
 //! <log.dirs>/log-start-offset-checkpoint         log start offset per partition
 //! <log.dirs>/.rill_cleanshutdown                 present only after a clean shutdown

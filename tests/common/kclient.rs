@@ -1,7 +1,7 @@
 //! Drives `tests/compat/kclient.py`, one command-line over kafka-python, confluent-kafka and
 //! aiokafka that speaks JSON lines; see the script's docstring for the commands.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -216,6 +216,139 @@ impl KClient {
             .map(|l| {
                 let p = l["partition"].as_i64().expect("partition") as i32;
                 (p, (l["offset"].as_i64(), l["timestamp"].as_i64()))
+            })
+            .collect()
+    }
+}
+
+/// A group as DescribeGroups shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupDescription {
+    pub group: String,
+    /// Kafka's name: Stable, Empty, PreparingRebalance, CompletingRebalance, Dead.
+    pub state: Option<String>,
+    pub protocol_type: Option<String>,
+    /// The assignor the group chose.
+    pub protocol: Option<String>,
+    /// The group's error, as Kafka names it.
+    pub error: Option<String>,
+    pub members: Vec<GroupMemberDescription>,
+}
+
+/// One member in a [`GroupDescription`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupMemberDescription {
+    pub member_id: String,
+    pub client_id: String,
+    pub host: String,
+    pub instance_id: Option<String>,
+    pub assignment: BTreeSet<(String, i32)>,
+}
+
+/// A group as ListGroups shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupListing {
+    pub group: String,
+    pub state: Option<String>,
+    pub protocol_type: Option<String>,
+}
+
+impl KClient {
+    /// DescribeGroups through the client's admin API (confluent, kafka-python).
+    pub async fn describe_groups(&self, groups: &[&str]) -> Vec<GroupDescription> {
+        let mut args = vec!["describe-groups"];
+        for g in groups {
+            args.extend(["--group", g]);
+        }
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        self.run_ok(&args, None)
+            .await
+            .iter()
+            .map(|l| GroupDescription {
+                group: text(&l["group"]).expect("group"),
+                state: text(&l["state"]),
+                protocol_type: text(&l["protocol_type"]),
+                protocol: text(&l["protocol"]),
+                error: text(&l["group_error"]),
+                members: l["members"]
+                    .as_array()
+                    .expect("members")
+                    .iter()
+                    .map(|m| GroupMemberDescription {
+                        member_id: text(&m["member_id"]).expect("member_id"),
+                        client_id: text(&m["client_id"]).expect("client_id"),
+                        host: text(&m["host"]).expect("host"),
+                        instance_id: text(&m["instance_id"]),
+                        assignment: m["assignment"]
+                            .as_array()
+                            .expect("assignment")
+                            .iter()
+                            .map(|tp| (text(&tp[0]).expect("topic"), tp[1].as_i64().expect("partition") as i32))
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// The group named `group` in a DescribeGroups answer.
+    pub async fn describe_group(&self, group: &str) -> GroupDescription {
+        let mut found = self.describe_groups(&[group]).await;
+        assert_eq!(
+            found.len(),
+            1,
+            "{}: describe-groups {group} answered {found:?}",
+            self.client
+        );
+        found.remove(0)
+    }
+
+    /// ListGroups through the client's admin API, by group id.
+    pub async fn list_groups(&self) -> BTreeMap<String, GroupListing> {
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        self.run_ok(&["list-groups"], None)
+            .await
+            .iter()
+            .map(|l| {
+                let listing = GroupListing {
+                    group: text(&l["group"]).expect("group"),
+                    state: text(&l["state"]),
+                    protocol_type: text(&l["protocol_type"]),
+                };
+                (listing.group.clone(), listing)
+            })
+            .collect()
+    }
+
+    /// The committed offsets of a group (OffsetFetch for all its partitions).
+    pub async fn group_offsets(&self, group: &str) -> BTreeMap<(String, i32), i64> {
+        self.run_ok(&["group-offsets", "--group", group], None)
+            .await
+            .iter()
+            .map(|l| {
+                let tp = (
+                    l["topic"].as_str().expect("topic").to_owned(),
+                    l["partition"].as_i64().expect("partition") as i32,
+                );
+                (tp, l["offset"].as_i64().expect("offset"))
+            })
+            .collect()
+    }
+
+    /// DeleteGroups: each group's error (Kafka's name), `None` for success.
+    pub async fn delete_groups(&self, groups: &[&str]) -> BTreeMap<String, Option<String>> {
+        let mut args = vec!["delete-groups"];
+        for g in groups {
+            args.extend(["--group", g]);
+        }
+        self.run_ok(&args, None)
+            .await
+            .iter()
+            .map(|l| {
+                (
+                    l["group"].as_str().expect("group").to_owned(),
+                    l["group_error"].as_str().map(str::to_owned),
+                )
             })
             .collect()
     }

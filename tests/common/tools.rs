@@ -121,3 +121,14 @@ pub async fn run(program: &Path, args: &[String], stdin: Option<Vec<u8>>, limit:
         elapsed: started.elapsed(),
     }
 }
+
+/// Sends the in-process broker's `tracing` output to the test's captured output, filtered by
+/// `RUST_LOG` (e.g. `RUST_LOG=rill_broker=debug`); nothing without it. Safe to call repeatedly.
+pub fn init_tracing() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}

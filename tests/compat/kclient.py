@@ -31,7 +31,47 @@ values) travel as lowercase hex, null as JSON null; header names are strings. Co
       prints {"partition", "offset", "timestamp"} per partition; offset null when no record
       has a timestamp at or after <ms>. max-timestamp is confluent only (admin ListOffsets v7).
 
-Every command takes --timeout SECONDS (default 30) for its whole run. A failure prints one line
+  group-consume --group G --topic T [--topic T2 ...] [--client-id ID] [--instance-id ID]
+          [--assignment-strategy range|roundrobin|sticky|cooperative-sticky]
+          [--session-timeout-ms MS] [--heartbeat-interval-ms MS] [--max-poll-interval-ms MS]
+          [--commit batch|auto|none] [--max-poll-records N] [--limit [P:]OFFSET ...]
+          [--commit-cap [P:]OFFSET ...] [--max-seconds S] [--debug CONTEXTS]
+      a long-running group member: subscribes to the topics in group G (from the earliest offset
+      when the group has none committed) and prints one JSON line per event, flushed at once:
+        {"event": "assigned"|"revoked"|"lost", "partitions": [[T, P], ...],
+         "assignment": [[T, P], ...], "incremental": bool, "member_id": str|null,
+         "generation": int|null}      (rebalance callbacks; "assignment" is what the member
+                                        owns afterwards; generation where the client shows it)
+        {"event": "record", "topic", "partition", "offset", "key": hex|null, "value": hex|null}
+        {"event": "committed", "offsets": [[T, P, OFFSET], ...]}   (a commit that succeeded)
+        {"event": "commit_failed", "error": KIND, "detail": text}
+        {"event": "error", "error": KIND, "detail": text}          (a non-fatal client error)
+        {"event": "closed", "reason": "stdin"|"max-seconds"}        (after the consumer closed)
+      --commit batch (the default) commits synchronously, after each poll batch, the offsets
+      after the records that batch printed; auto leaves it to the client's auto-commit (and
+      its commit on close); none never commits. --limit stops a partition (all of them without
+      "P:") at OFFSET: records at or past it are not printed, not committed, and the partition
+      is paused. --commit-cap never commits past OFFSET (all partitions without "P:") while
+      reading on: records read but not committed, which a successor must read again. Runs
+      until stdin closes or --max-seconds (default 120) pass, then closes the
+      consumer (a dynamic member leaves the group; a static one, --instance-id, does not). A
+      SIGKILL leaves no trace but the lines already printed. --debug sets librdkafka's debug
+      contexts (confluent; logs on stderr); use --log-level DEBUG for the Python clients.
+  describe-groups --group G [--group G2 ...]        (confluent, kafka-python)
+      prints {"group", "state", "protocol_type", "protocol", "group_error": KIND|null,
+      "members": [{"member_id", "client_id", "host", "instance_id", "assignment": [[T, P], ...]}]}
+      per group; state is Kafka's name (Stable, Empty, PreparingRebalance,
+      CompletingRebalance, Dead) or Unknown.
+  list-groups                                       (confluent, kafka-python)
+      prints {"group", "state": name|null, "protocol_type": str|null} per group.
+  group-offsets --group G                           (confluent, kafka-python)
+      prints {"topic", "partition", "offset", "metadata"} per committed offset of G.
+  delete-groups --group G [--group G2 ...]          (confluent, kafka-python)
+      prints {"group", "group_error": null|KIND} per group, KIND the Kafka error name
+      (NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND, ...).
+
+Every command takes --timeout SECONDS (default 30) for its whole run (group-consume: as the
+client's request timeout; its run length is --max-seconds). A failure prints one line
 {"error": KIND, "detail": text, "elapsed_ms": ms} on stdout and exits with status 1. KIND is
 UNKNOWN_TOPIC_OR_PARTITION when the client reported the topic unknown, TIMEOUT when the deadline
 passed, else the client's own error name.
@@ -39,9 +79,11 @@ passed, else the client's own error name.
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import sys
+import threading
 import time
 
 try:
@@ -178,6 +220,104 @@ class ConsumePlan:
             self.printed = 0
             return True
         return False
+
+
+class GroupRun:
+    """One `group-consume` run, shared by all clients: when to stop, the member's current
+    assignment, the per-partition limits, and the event lines."""
+
+    def __init__(self, args):
+        self.args = args
+        self.incremental = args.assignment_strategy == "cooperative-sticky"
+        self.assignment = set()
+        self.limits = dict(args.limit or [])
+        self.caps = dict(args.commit_cap or [])
+        self.stop_reason = None
+        self.stdin_closed = threading.Event()
+        self.end = time.monotonic() + args.max_seconds
+        threading.Thread(target=self._watch_stdin, daemon=True).start()
+
+    def _watch_stdin(self):
+        # Lines are ignored; end of input is the signal to leave.
+        while sys.stdin.buffer.read(65536):
+            pass
+        self.stdin_closed.set()
+
+    def running(self):
+        if self.stdin_closed.is_set():
+            self.stop_reason = "stdin"
+        elif time.monotonic() >= self.end:
+            self.stop_reason = "max-seconds"
+        return self.stop_reason is None
+
+    def rebalance(self, kind, partitions, member_id=None, generation=None):
+        tps = set(partitions)
+        if kind == "assigned":
+            self.assignment = (self.assignment | tps) if self.incremental else tps
+        else:
+            self.assignment -= tps
+        out({"event": kind, "partitions": sorted([t, p] for t, p in tps),
+             "assignment": sorted([t, p] for t, p in self.assignment), "incremental": self.incremental,
+             "member_id": member_id or None, "generation": generation})
+
+    def limit(self, partition):
+        # A `None` key holds the offset given for all partitions.
+        return self.limits.get(partition, self.limits.get(None))
+
+    def commit_offset(self, partition, offset):
+        """The offset to commit after reading up to `offset`: never past --commit-cap."""
+        cap = self.caps.get(partition, self.caps.get(None))
+        return offset if cap is None else min(offset, cap)
+
+    def record(self, topic, partition, offset, key, value):
+        """Prints a record unless it is at or past its partition's limit; returns whether it did."""
+        limit = self.limit(partition)
+        if limit is not None and offset >= limit:
+            return False
+        out({"event": "record", "topic": topic, "partition": partition, "offset": offset,
+             "key": enhex(key), "value": enhex(value)})
+        return True
+
+    def committed(self, offsets):
+        out({"event": "committed", "offsets": sorted([t, p, o] for t, p, o in offsets)})
+
+    def commit_failed(self, kind, detail):
+        out({"event": "commit_failed", "error": kind, "detail": detail})
+
+    def error(self, kind, detail):
+        out({"event": "error", "error": kind, "detail": detail})
+
+    def closed(self):
+        out({"event": "closed", "reason": self.stop_reason})
+
+
+def load(spec):
+    """The object `module:name` names."""
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def kafka_error_name(error):
+    """kafka-python's error string ("[Error 69] GroupIdNotFoundError: ...") as Kafka's name."""
+    if not error:
+        return None
+    for name in dir(kafka.errors):
+        cls = getattr(kafka.errors, name)
+        if isinstance(cls, type) and issubclass(cls, kafka.errors.BrokerResponseError) and f" {name}" in error:
+            return cls.message
+    return error
+
+
+GROUP_STATES = {s.lower().replace("_", ""): s for s in
+                ["Stable", "Empty", "PreparingRebalance", "CompletingRebalance", "Dead", "Unknown"]}
+
+
+def group_state(name):
+    """Kafka's spelling of a group state, from any client's ("PREPARING_REBALANCING", ...)."""
+    if name is None:
+        return None
+    key = str(name).lower().replace("_", "").replace("rebalancing", "rebalance")
+    return GROUP_STATES.get(key, str(name))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,6 +458,122 @@ class KafkaPythonDriver:
                     for tp, o in sorted(found.items())]
         finally:
             consumer.close()
+
+    # -- groups
+
+    ASSIGNORS = {
+        "range": "kafka.coordinator.assignors.range:RangePartitionAssignor",
+        "roundrobin": "kafka.coordinator.assignors.roundrobin:RoundRobinPartitionAssignor",
+        "sticky": "kafka.coordinator.assignors.sticky.sticky_assignor:StickyPartitionAssignor",
+        "cooperative-sticky": "kafka.coordinator.assignors.cooperative_sticky:CooperativeStickyAssignor",
+    }
+
+    def group_consume(self, args, run):
+        config = dict(self.common())
+        config.update({
+            "group_id": args.group,
+            "client_id": args.client_id,
+            "session_timeout_ms": args.session_timeout_ms,
+            "heartbeat_interval_ms": args.heartbeat_interval_ms,
+            "max_poll_interval_ms": args.max_poll_interval_ms,
+            "enable_auto_commit": args.commit == "auto",
+            "auto_offset_reset": "earliest",
+            "max_poll_records": args.max_poll_records,
+        })
+        if args.assignment_strategy:
+            config["partition_assignment_strategy"] = (load(self.ASSIGNORS[args.assignment_strategy]),)
+        if args.instance_id:
+            config["group_instance_id"] = args.instance_id
+        consumer = kafka.KafkaConsumer(**config)
+
+        def report(kind, partitions):
+            meta = consumer.group_metadata()
+            run.rebalance(kind, [(tp.topic, tp.partition) for tp in partitions], meta.member_id,
+                          meta.generation_id)
+
+        class Listener(kafka.ConsumerRebalanceListener):
+            def on_partitions_revoked(self, revoked):
+                report("revoked", revoked)
+
+            def on_partitions_assigned(self, assigned):
+                report("assigned", assigned)
+
+            def on_partitions_lost(self, lost):
+                report("lost", lost)
+
+        try:
+            consumer.subscribe(topics=args.topic, listener=Listener())
+            while run.running():
+                batches = consumer.poll(timeout_ms=200, max_records=args.max_poll_records)
+                done = {}
+                for tp in sorted(batches):
+                    for m in batches[tp]:
+                        if run.record(m.topic, m.partition, m.offset, m.key, m.value):
+                            done[tp] = run.commit_offset(m.partition, m.offset + 1)
+                        else:
+                            consumer.pause(tp)
+                            break
+                if done and args.commit == "batch":
+                    offsets = {tp: kafka.structs.OffsetAndMetadata(o, "", -1) for tp, o in done.items()}
+                    try:
+                        consumer.commit(offsets)
+                        run.committed((tp.topic, tp.partition, o) for tp, o in done.items())
+                    except kafka.errors.KafkaError as e:
+                        run.commit_failed(type(e).__name__, repr(e))
+        finally:
+            consumer.close()
+        run.closed()
+
+    def admin(self):
+        return kafka.admin.KafkaAdminClient(**self.common())
+
+    def describe_groups(self, groups):
+        admin = self.admin()
+        try:
+            found = admin.describe_groups(groups)
+        finally:
+            admin.close()
+        result = []
+        for g in groups:
+            d = found[g]
+            members = []
+            for m in d.get("members") or []:
+                # Decoded by the admin client into {"assigned_partitions": [{"topic", "partitions"}]}.
+                assignment = m.get("member_assignment") or {}
+                tps = [[t["topic"], p] for t in assignment.get("assigned_partitions", []) for p in t["partitions"]]
+                members.append({"member_id": m["member_id"], "client_id": m["client_id"],
+                                "host": m["client_host"], "instance_id": m.get("group_instance_id"),
+                                "assignment": sorted(tps)})
+            result.append({"group": g, "state": group_state(d.get("group_state")),
+                           "protocol_type": d.get("protocol_type"), "protocol": d.get("protocol_data"),
+                           "group_error": kafka_error_name(d.get("error")), "members": members})
+        return result
+
+    def list_groups(self):
+        admin = self.admin()
+        try:
+            return [{"group": g["group_id"], "state": group_state(g.get("group_state")),
+                     "protocol_type": g.get("protocol_type")} for g in admin.list_groups()]
+        finally:
+            admin.close()
+
+    def group_offsets(self, group):
+        admin = self.admin()
+        try:
+            found = admin.list_group_offsets(group)[group]
+        finally:
+            admin.close()
+        return [{"topic": tp.topic, "partition": tp.partition, "offset": om.offset, "metadata": om.metadata}
+                for tp, om in sorted(found.items())]
+
+    def delete_groups(self, groups):
+        admin = self.admin()
+        try:
+            found = admin.delete_groups(groups)
+        finally:
+            admin.close()
+        return [{"group": g, "group_error": None if found[g] == "OK" else getattr(kafka.errors, found[g]).message}
+                for g in groups]
 
 
 class _UnknownTopicLog(logging.Handler):
@@ -508,6 +764,125 @@ class ConfluentDriver:
     def list_partitions(self, admin, topic):
         return list(admin.list_topics(topic, timeout=self.args.timeout).topics[topic].partitions)
 
+    # -- groups
+
+    def group_consume(self, args, run):
+        config = dict(self.common())
+        config.update({
+            "group.id": args.group,
+            "client.id": args.client_id,
+            "session.timeout.ms": args.session_timeout_ms,
+            "heartbeat.interval.ms": args.heartbeat_interval_ms,
+            "max.poll.interval.ms": args.max_poll_interval_ms,
+            "enable.auto.commit": args.commit == "auto",
+            "auto.offset.reset": "earliest",
+        })
+        if args.assignment_strategy:
+            config["partition.assignment.strategy"] = args.assignment_strategy
+        if args.instance_id:
+            config["group.instance.id"] = args.instance_id
+        if args.debug:
+            config["debug"] = args.debug
+        consumer = confluent_kafka.Consumer(config)
+
+        def callback(kind):
+            # Without an assign() of its own, confluent-kafka applies the change after the callback.
+            return lambda c, partitions: run.rebalance(kind, [(tp.topic, tp.partition) for tp in partitions],
+                                                        c.memberid())
+
+        try:
+            consumer.subscribe(args.topic, on_assign=callback("assigned"), on_revoke=callback("revoked"),
+                               on_lost=callback("lost"))
+            while run.running():
+                done = {}
+                for m in consumer.consume(num_messages=args.max_poll_records, timeout=0.2):
+                    err = m.error()
+                    if err is not None:
+                        if err.code() == confluent_kafka.KafkaError._PARTITION_EOF:
+                            continue
+                        if err.fatal():
+                            raise self.failure(err)
+                        run.error(err.name(), str(err))
+                    elif run.record(m.topic(), m.partition(), m.offset(), m.key(), m.value()):
+                        done[(m.topic(), m.partition())] = run.commit_offset(m.partition(), m.offset() + 1)
+                    else:
+                        try:
+                            consumer.pause([confluent_kafka.TopicPartition(m.topic(), m.partition())])
+                        except confluent_kafka.KafkaException:
+                            pass  # no longer assigned
+                if done and args.commit == "batch":
+                    offsets = [confluent_kafka.TopicPartition(t, p, o) for (t, p), o in sorted(done.items())]
+                    try:
+                        result = consumer.commit(offsets=offsets, asynchronous=False)
+                        failed = [tp for tp in result if tp.error is not None]
+                        if failed:
+                            run.commit_failed(failed[0].error.name(), str(failed))
+                        else:
+                            run.committed((tp.topic, tp.partition, tp.offset) for tp in result)
+                    except confluent_kafka.KafkaException as e:
+                        err = e.args[0]
+                        kind = err.name() if isinstance(err, confluent_kafka.KafkaError) else "KafkaException"
+                        run.commit_failed(kind, str(e))
+        finally:
+            consumer.close()
+        run.closed()
+
+    def result(self, future):
+        try:
+            return future.result(timeout=self.args.timeout)
+        except confluent_kafka.KafkaException as e:
+            raise self.failure(e.args[0])
+
+    def describe_groups(self, groups):
+        # The AdminClient must outlive its futures: a collected client never completes them.
+        admin = self.admin()
+        futures = admin.describe_consumer_groups(groups, request_timeout=self.args.timeout)
+        result = []
+        for g in groups:
+            try:
+                d = futures[g].result(timeout=self.args.timeout)
+            except confluent_kafka.KafkaException as e:
+                result.append({"group": g, "state": None, "protocol_type": None, "protocol": None,
+                               "group_error": e.args[0].name(), "members": []})
+                continue
+            members = [{"member_id": m.member_id, "client_id": m.client_id, "host": m.host,
+                        "instance_id": m.group_instance_id,
+                        "assignment": sorted([tp.topic, tp.partition] for tp in m.assignment.topic_partitions)}
+                       for m in d.members]
+            result.append({"group": g, "state": group_state(d.state.name),
+                           "protocol_type": "" if d.is_simple_consumer_group else "consumer",
+                           "protocol": d.partition_assignor, "group_error": None, "members": members})
+        return result
+
+    def list_groups(self):
+        admin = self.admin()
+        listed = self.result(admin.list_consumer_groups(request_timeout=self.args.timeout))
+        if listed.errors:
+            err = listed.errors[0]
+            raise self.failure(err.args[0] if isinstance(err, confluent_kafka.KafkaException) else err)
+        return [{"group": g.group_id, "state": group_state(g.state.name),
+                 "protocol_type": "" if g.is_simple_consumer_group else "consumer"} for g in listed.valid]
+
+    def group_offsets(self, group):
+        request = [confluent_kafka.ConsumerGroupTopicPartitions(group)]
+        admin = self.admin()
+        futures = admin.list_consumer_group_offsets(request, request_timeout=self.args.timeout)
+        found = self.result(futures[group])
+        return [{"topic": tp.topic, "partition": tp.partition, "offset": tp.offset, "metadata": tp.metadata}
+                for tp in sorted(found.topic_partitions, key=lambda tp: (tp.topic, tp.partition))]
+
+    def delete_groups(self, groups):
+        admin = self.admin()
+        futures = admin.delete_consumer_groups(groups, request_timeout=self.args.timeout)
+        result = []
+        for g in groups:
+            try:
+                futures[g].result(timeout=self.args.timeout)
+                result.append({"group": g, "group_error": None})
+            except confluent_kafka.KafkaException as e:
+                result.append({"group": g, "group_error": e.args[0].name()})
+        return result
+
 
 # ---------------------------------------------------------------------------------------------
 # aiokafka (asyncio); each method runs its own event loop
@@ -656,6 +1031,68 @@ class AioKafkaDriver:
                 await consumer.stop()
         return asyncio.run(run())
 
+    def group_consume(self, args, run):
+        assignors = {
+            "range": "aiokafka.coordinator.assignors.range:RangePartitionAssignor",
+            "roundrobin": "aiokafka.coordinator.assignors.roundrobin:RoundRobinPartitionAssignor",
+        }
+
+        async def go():
+            config = dict(self.common())
+            config.update({
+                "group_id": args.group,
+                "client_id": args.client_id,
+                "session_timeout_ms": args.session_timeout_ms,
+                "heartbeat_interval_ms": args.heartbeat_interval_ms,
+                "max_poll_interval_ms": args.max_poll_interval_ms,
+                "enable_auto_commit": args.commit == "auto",
+                "auto_offset_reset": "earliest",
+                "max_poll_records": args.max_poll_records,
+            })
+            if args.assignment_strategy:
+                if args.assignment_strategy not in assignors:
+                    raise Failure("BAD_INPUT", f"aiokafka has no {args.assignment_strategy} assignor here")
+                config["partition_assignment_strategy"] = (load(assignors[args.assignment_strategy]),)
+            if args.instance_id:
+                config["group_instance_id"] = args.instance_id
+            consumer = aiokafka.AIOKafkaConsumer(**config)
+
+            def report(kind, partitions):
+                coordinator = consumer._coordinator
+                run.rebalance(kind, [(tp.topic, tp.partition) for tp in partitions],
+                              getattr(coordinator, "member_id", None), getattr(coordinator, "generation", None))
+
+            class Listener(aiokafka.ConsumerRebalanceListener):
+                async def on_partitions_revoked(self, revoked):
+                    report("revoked", revoked)
+
+                async def on_partitions_assigned(self, assigned):
+                    report("assigned", assigned)
+
+            await consumer.start()
+            try:
+                consumer.subscribe(topics=args.topic, listener=Listener())
+                while run.running():
+                    batches = await consumer.getmany(timeout_ms=200, max_records=args.max_poll_records)
+                    done = {}
+                    for tp in sorted(batches):
+                        for m in batches[tp]:
+                            if run.record(m.topic, m.partition, m.offset, m.key, m.value):
+                                done[tp] = run.commit_offset(m.partition, m.offset + 1)
+                            else:
+                                consumer.pause(tp)
+                                break
+                    if done and args.commit == "batch":
+                        try:
+                            await consumer.commit(dict(done))
+                            run.committed((tp.topic, tp.partition, o) for tp, o in done.items())
+                        except aiokafka.errors.KafkaError as e:
+                            run.commit_failed(type(e).__name__, repr(e))
+            finally:
+                await consumer.stop()
+            run.closed()
+        asyncio.run(go())
+
 
 DRIVERS = {"kafka-python": KafkaPythonDriver, "confluent": ConfluentDriver, "aiokafka": AioKafkaDriver}
 
@@ -670,6 +1107,12 @@ def partition_offset(s):
 
 def partition_list(s):
     return [int(p) for p in s.split(",") if p]
+
+
+def limit_spec(s):
+    """`P:OFFSET` for one partition, `OFFSET` for all."""
+    p, sep, o = s.partition(":")
+    return (int(p), int(o)) if sep else (None, int(p))
 
 
 def parse_args(argv):
@@ -709,6 +1152,29 @@ def parse_args(argv):
     c.add_argument("--topic", required=True)
     c.add_argument("--spec", required=True)
     c.add_argument("--partitions", type=partition_list)
+
+    c = sub.add_parser("group-consume")
+    c.add_argument("--group", required=True)
+    c.add_argument("--topic", action="append", required=True)
+    c.add_argument("--client-id", default="rill-compat")
+    c.add_argument("--instance-id")
+    c.add_argument("--assignment-strategy", choices=["range", "roundrobin", "sticky", "cooperative-sticky"])
+    c.add_argument("--session-timeout-ms", type=int, default=10000)
+    c.add_argument("--heartbeat-interval-ms", type=int, default=1000)
+    c.add_argument("--max-poll-interval-ms", type=int, default=30000)
+    c.add_argument("--commit", default="batch", choices=["batch", "auto", "none"])
+    c.add_argument("--max-poll-records", type=int, default=500)
+    c.add_argument("--limit", type=limit_spec, action="append")
+    c.add_argument("--commit-cap", type=limit_spec, action="append")
+    c.add_argument("--max-seconds", type=float, default=120.0)
+    c.add_argument("--debug")
+
+    for name in ("describe-groups", "delete-groups"):
+        c = sub.add_parser(name)
+        c.add_argument("--group", action="append", required=True)
+    sub.add_parser("list-groups")
+    c = sub.add_parser("group-offsets")
+    c.add_argument("--group", required=True)
     return parser.parse_args(argv)
 
 
@@ -743,6 +1209,21 @@ def main(argv):
                 raise Failure("BAD_INPUT", "max-timestamp is implemented for --client confluent only")
             for partition, offset, timestamp in driver.list_offsets(args.topic, args.spec, args.partitions, deadline):
                 out({"partition": partition, "offset": offset, "timestamp": timestamp})
+        elif args.command == "group-consume":
+            driver.group_consume(args, GroupRun(args))
+        elif args.command in ("describe-groups", "list-groups", "group-offsets", "delete-groups"):
+            if not hasattr(driver, "describe_groups"):
+                raise Failure("BAD_INPUT", f"{args.command} is implemented for confluent and kafka-python only")
+            if args.command == "describe-groups":
+                lines = driver.describe_groups(args.group)
+            elif args.command == "list-groups":
+                lines = driver.list_groups()
+            elif args.command == "group-offsets":
+                lines = driver.group_offsets(args.group)
+            else:
+                lines = driver.delete_groups(args.group)
+            for line in lines:
+                out(line)
     except Failure as f:
         out({"error": f.kind, "detail": f.detail, "elapsed_ms": int((time.monotonic() - START) * 1000)})
         return 1

@@ -160,7 +160,7 @@ impl Group {
     }
 
     /// The protocol every member supports that most members prefer (Kafka's vote).
-    fn select_protocol(&self) -> Option<String> {
+    pub(crate) fn select_protocol(&self) -> Option<String> {
         let first = self.members.first()?;
         let candidates: Vec<&String> = first
             .protocols

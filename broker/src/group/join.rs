@@ -142,11 +142,15 @@ impl Group {
     }
 
     /// A static member restarted (same `group.instance.id`, no member id): it takes a new member
-    /// id, the old one is fenced, and unless something changed there is no rebalance (KIP-345).
+    /// id and the old one is fenced. In a stable group whose chosen protocol stays the same there
+    /// is no rebalance, even for the leader or when its metadata (say, cooperative-sticky's owned
+    /// partitions) changed: it gets the current generation back and syncs for its assignment. The
+    /// answer names the old leader id, so a restarted leader does not compute a new assignment
+    /// that a stable group would never hand out (Kafka's `updateStaticMemberAndRebalance`).
     fn static_rejoin(&mut self, old_id: &str, join: Join, now: u64, replies: &mut Vec<Reply>) {
         let new_id = join.new_member_id.clone();
         let state = self.state;
-        let was_leader = self.is_leader(old_id);
+        let old_leader = self.leader.clone();
         let Some(member) = self.member_mut(old_id) else { return };
         if let Some(request) = member.awaiting_join.take() {
             replies.push(Reply::Join(
@@ -160,7 +164,6 @@ impl Group {
                 super::group::SyncResult::error(ErrorCode::FencedInstanceId),
             ));
         }
-        let changed = member.protocols_differ(&join.protocols);
         member.id = new_id.clone();
         member.client_id = join.client_id;
         member.client_host = join.client_host;
@@ -169,16 +172,19 @@ impl Group {
         member.rebalance_timeout_ms = join.rebalance_timeout_ms;
         member.awaiting_join = Some(join.request);
         member.touch(now);
-        if was_leader {
+        if old_leader.as_deref() == Some(old_id) {
             self.leader = Some(new_id.clone());
         }
         self.dirty = true;
         match state {
-            GroupState::Stable if !changed && !was_leader => {
+            GroupState::Stable if self.select_protocol() == self.protocol => {
                 if let Some(member) = self.member_mut(&new_id) {
                     member.awaiting_join = None;
                 }
-                replies.push(Reply::Join(join.request, self.current_join_result(&new_id)));
+                let mut result = self.current_join_result(&new_id);
+                result.leader = old_leader.unwrap_or_default();
+                result.members = Vec::new();
+                replies.push(Reply::Join(join.request, result));
             }
             GroupState::PreparingRebalance => {}
             _ => self.prepare_rebalance(now, replies),

@@ -11,8 +11,11 @@
 //! - [`protocol::varint`]: zig-zag varints as used inside records.
 //! - [`Connection`]: one TCP connection that sends typed requests and awaits their responses.
 
+pub mod config;
+mod connection;
+mod error;
+pub mod net;
 pub mod protocol;
 
-mod connection;
-
 pub use connection::{Connection, ConnectionError};
+pub use error::ClientError;

@@ -6,13 +6,13 @@
 //! topic at creation or with AlterConfigs.
 
 mod broker;
-mod error;
 mod source;
 mod topic;
 mod value;
 
 pub use broker::{BrokerConfig, IGNORED_KAFKA_KEYS};
-pub use error::ConfigError;
+pub use rill_client::config::ConfigError;
+pub use rill_client::config::{ConfigType, KeyInfo};
 pub use source::{ConfigSources, ENV_PREFIX, Loaded, env_var_name};
 pub use topic::{CleanupPolicy, TopicConfig, TopicConfigKey};
-pub use value::{ConfigType, KeyInfo, TimestampType};
+pub use value::TimestampType;

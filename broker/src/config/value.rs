@@ -1,118 +1,10 @@
-//! Parsing and rendering of typed configuration values.
+//! Broker-specific configuration value types; the generic machinery lives in
+//! `rill_client::config`.
+
+pub(crate) use rill_client::config::{ConfigType, ConfigValue, any, at_least, between};
+pub(crate) use rill_client::config_table;
 
 use super::ConfigError;
-
-/// The type of a configuration, as DescribeConfigs v3+ reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfigType {
-    /// `true` / `false`.
-    Boolean,
-    /// 32-bit integer.
-    Int,
-    /// 64-bit integer.
-    Long,
-    /// Floating point.
-    Double,
-    /// Free text.
-    String,
-    /// Comma-separated list.
-    List,
-}
-
-impl ConfigType {
-    /// Kafka's `ConfigType` code in DescribeConfigs responses.
-    pub fn code(self) -> i8 {
-        match self {
-            Self::Boolean => 1,
-            Self::String => 2,
-            Self::Int => 3,
-            Self::Long => 5,
-            Self::Double => 6,
-            Self::List => 7,
-        }
-    }
-}
-
-/// A value type a configuration field can have.
-pub(crate) trait ConfigValue: Sized {
-    const TYPE: ConfigType;
-    fn parse(key: &str, raw: &str) -> Result<Self, ConfigError>;
-    fn render(&self) -> String;
-}
-
-fn bad(key: &str, raw: &str, expected: &str) -> ConfigError {
-    ConfigError::BadValue {
-        key: key.to_owned(),
-        value: raw.to_owned(),
-        expected: expected.to_owned(),
-    }
-}
-
-impl ConfigValue for bool {
-    const TYPE: ConfigType = ConfigType::Boolean;
-    fn parse(key: &str, raw: &str) -> Result<Self, ConfigError> {
-        match raw.trim().to_ascii_lowercase().as_str() {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            _ => Err(bad(key, raw, "true or false")),
-        }
-    }
-    fn render(&self) -> String {
-        self.to_string()
-    }
-}
-
-macro_rules! int_value {
-    ($t:ty, $kind:expr, $what:literal) => {
-        impl ConfigValue for $t {
-            const TYPE: ConfigType = $kind;
-            fn parse(key: &str, raw: &str) -> Result<Self, ConfigError> {
-                raw.trim().parse().map_err(|_| bad(key, raw, $what))
-            }
-            fn render(&self) -> String {
-                self.to_string()
-            }
-        }
-    };
-}
-int_value!(i16, ConfigType::Int, "a 16-bit integer");
-int_value!(i32, ConfigType::Int, "a 32-bit integer");
-int_value!(i64, ConfigType::Long, "a 64-bit integer");
-
-impl ConfigValue for f64 {
-    const TYPE: ConfigType = ConfigType::Double;
-    fn parse(key: &str, raw: &str) -> Result<Self, ConfigError> {
-        raw.trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite())
-            .ok_or_else(|| bad(key, raw, "a number"))
-    }
-    fn render(&self) -> String {
-        self.to_string()
-    }
-}
-
-impl ConfigValue for String {
-    const TYPE: ConfigType = ConfigType::String;
-    fn parse(_key: &str, raw: &str) -> Result<Self, ConfigError> {
-        Ok(raw.trim().to_owned())
-    }
-    fn render(&self) -> String {
-        self.clone()
-    }
-}
-
-impl ConfigValue for Option<String> {
-    const TYPE: ConfigType = ConfigType::String;
-    fn parse(_key: &str, raw: &str) -> Result<Self, ConfigError> {
-        let raw = raw.trim();
-        Ok(if raw.is_empty() { None } else { Some(raw.to_owned()) })
-    }
-    fn render(&self) -> String {
-        self.clone().unwrap_or_default()
-    }
-}
 
 /// Which clock stamps appended records (`message.timestamp.type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +21,11 @@ impl ConfigValue for TimestampType {
         match raw.trim() {
             "CreateTime" => Ok(Self::CreateTime),
             "LogAppendTime" => Ok(Self::LogAppendTime),
-            _ => Err(bad(key, raw, "CreateTime or LogAppendTime")),
+            _ => Err(ConfigError::BadValue {
+                key: key.to_owned(),
+                value: raw.to_owned(),
+                expected: "CreateTime or LogAppendTime".to_owned(),
+            }),
         }
     }
     fn render(&self) -> String {
@@ -138,41 +34,6 @@ impl ConfigValue for TimestampType {
             Self::LogAppendTime => "LogAppendTime",
         }
         .to_owned()
-    }
-}
-
-/// Checks a numeric value against an inclusive lower bound.
-pub(crate) fn at_least<T: PartialOrd + std::fmt::Display + ConfigValue>(
-    min: T,
-) -> impl Fn(&str, &T) -> Result<(), ConfigError> {
-    move |key, value| {
-        if *value < min {
-            Err(ConfigError::Invalid {
-                key: key.to_owned(),
-                value: value.render(),
-                reason: format!("must be at least {min}"),
-            })
-        } else {
-            Ok(())
-        }
-    }
-}
-
-/// Checks a numeric value against an inclusive range.
-pub(crate) fn between<T: PartialOrd + std::fmt::Display + ConfigValue>(
-    min: T,
-    max: T,
-) -> impl Fn(&str, &T) -> Result<(), ConfigError> {
-    move |key, value| {
-        if *value < min || *value > max {
-            Err(ConfigError::Invalid {
-                key: key.to_owned(),
-                value: value.render(),
-                reason: format!("must be between {min} and {max}"),
-            })
-        } else {
-            Ok(())
-        }
     }
 }
 
@@ -187,79 +48,4 @@ pub(crate) fn producer_compression_only(key: &str, value: &String) -> Result<(),
             reason: "only `producer` is supported: batches are stored as producers compressed them".to_owned(),
         })
     }
-}
-
-/// Accepts any value.
-pub(crate) fn any<T>(_key: &str, _value: &T) -> Result<(), ConfigError> {
-    Ok(())
-}
-
-/// Declares a configuration struct from one table: field, type, Kafka key, default, check, doc.
-/// Generates the struct, `Default`, and string `set`/`get` by key, so each key is written once.
-macro_rules! config_table {
-    (
-        $(#[$meta:meta])*
-        pub struct $name:ident {
-            $(
-                $(#[doc = $doc:literal])+
-                $field:ident: $ty:ty = $key:literal, default $default:expr, check $check:expr;
-            )*
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq)]
-        pub struct $name {
-            $( $(#[doc = $doc])+ pub $field: $ty, )*
-        }
-
-        impl Default for $name {
-            fn default() -> Self {
-                Self { $( $field: $default, )* }
-            }
-        }
-
-        impl $name {
-            /// Every key with its type and documentation, in declaration order.
-            pub const KEYS: &'static [$crate::config::value::KeyInfo] = &[
-                $( $crate::config::value::KeyInfo {
-                    name: $key,
-                    doc: concat!($($doc),+),
-                    ty: <$ty as $crate::config::value::ConfigValue>::TYPE,
-                }, )*
-            ];
-
-            /// Sets `key` from its string form; `Ok(false)` if the key is not one of this table's.
-            pub fn set(&mut self, key: &str, raw: &str) -> Result<bool, $crate::config::ConfigError> {
-                match key {
-                    $( $key => {
-                        let value = <$ty as $crate::config::value::ConfigValue>::parse(key, raw)?;
-                        ($check)(key, &value)?;
-                        self.$field = value;
-                        Ok(true)
-                    } )*
-                    _ => Ok(false),
-                }
-            }
-
-            /// The current value of `key` in string form.
-            pub fn get(&self, key: &str) -> Option<String> {
-                match key {
-                    $( $key => Some($crate::config::value::ConfigValue::render(&self.$field)), )*
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-pub(crate) use config_table;
-
-/// A key of a configuration table.
-#[derive(Debug, Clone, Copy)]
-pub struct KeyInfo {
-    /// Kafka's name for it.
-    pub name: &'static str,
-    /// What it does, with units.
-    pub doc: &'static str,
-    /// Its type.
-    pub ty: ConfigType,
 }

@@ -124,6 +124,12 @@ pub struct HeaderPrefix {
 }
 
 impl HeaderPrefix {
+    /// The correlation id at the start of a response frame; `None` if the frame is shorter.
+    pub fn peek_response(frame: &[u8]) -> Option<i32> {
+        let b = frame.get(..4)?;
+        Some(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
     /// Reads the first 8 bytes of a request frame; `None` if the frame is shorter.
     pub fn peek(frame: &[u8]) -> Option<Self> {
         let b = frame.get(..8)?;

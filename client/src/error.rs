@@ -1,0 +1,100 @@
+//! Errors of the client API. A Kafka error code from a broker is kept with the API that returned
+//! it, so callers can tell retriable conditions from final ones.
+
+use kafka_protocol::error::ResponseError;
+use thiserror::Error;
+
+use crate::ConnectionError;
+use crate::config::ConfigError;
+
+/// A client operation failed.
+#[derive(Debug, Error)]
+pub enum ClientError {
+    /// Talking to a broker failed (connection refused, closed, malformed frame).
+    #[error("broker {broker}: {source}")]
+    Connection {
+        /// `host:port` of the broker.
+        broker: String,
+        /// What failed.
+        #[source]
+        source: ConnectionError,
+    },
+    /// A broker answered with a Kafka error code.
+    #[error("{api}: {error}{}", message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default())]
+    Kafka {
+        /// The API that returned it.
+        api: &'static str,
+        /// The error.
+        error: ResponseError,
+        /// The broker's message, if it sent one.
+        message: Option<String>,
+    },
+    /// No broker of `bootstrap.servers` answered.
+    #[error("no broker in bootstrap.servers ({servers}) could be reached")]
+    NoBrokers {
+        /// The configured list.
+        servers: String,
+    },
+    /// The topic does not exist (and was not created).
+    #[error("topic `{topic}` does not exist")]
+    UnknownTopic {
+        /// The topic.
+        topic: String,
+    },
+    /// A deadline passed.
+    #[error("{what} did not complete within {ms} ms")]
+    Timeout {
+        /// The operation.
+        what: String,
+        /// The deadline.
+        ms: u64,
+    },
+    /// A configuration property is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The component was closed.
+    #[error("the {0} is closed")]
+    Closed(&'static str),
+    /// The broker does not serve an API the operation needs.
+    #[error("the broker does not support {api} (versions {min}-{max} are needed)")]
+    Unsupported {
+        /// API name.
+        api: &'static str,
+        /// Lowest version the client can use.
+        min: i16,
+        /// Highest version the client can use.
+        max: i16,
+    },
+    /// A record could not be encoded or decoded.
+    #[error("record batch: {0}")]
+    Records(String),
+}
+
+impl ClientError {
+    /// The Kafka error, if the broker returned one.
+    pub fn kafka(&self) -> Option<ResponseError> {
+        match self {
+            Self::Kafka { error, .. } => Some(*error),
+            _ => None,
+        }
+    }
+
+    /// Whether retrying the operation may succeed: retriable Kafka errors, lost connections and
+    /// timeouts.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Self::Kafka { error, .. } => error.is_retriable(),
+            Self::Connection { .. } | Self::NoBrokers { .. } | Self::Timeout { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Builds a [`ClientError::Kafka`] from a response's error code; `None` for code 0.
+    pub fn from_code(api: &'static str, code: i16, message: Option<&str>) -> Option<Self> {
+        ResponseError::try_from_code(code).map(|error| Self::Kafka {
+            api,
+            error,
+            message: message.map(str::to_owned),
+        })
+    }
+}

@@ -11,11 +11,13 @@
 //! - [`protocol::varint`]: zig-zag varints as used inside records.
 //! - [`Connection`]: one TCP connection that sends typed requests and awaits their responses.
 
+mod cluster;
 pub mod config;
 mod connection;
 mod error;
 pub mod net;
 pub mod protocol;
 
+pub use cluster::{BrokerInfo, Cluster, PartitionInfo, TopicInfo};
 pub use connection::{Connection, ConnectionError};
 pub use error::ClientError;

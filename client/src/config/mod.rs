@@ -3,8 +3,11 @@
 //! keys, defaults and checks. The broker and the client's producer, consumer and admin configs
 //! are all declared with it.
 
+mod client;
 mod error;
 mod value;
 
+pub use client::{CommonConfig, ConsumerSettings, ProducerSettings, assignor_name, properties};
+pub(crate) use client::apply;
 pub use error::ConfigError;
 pub use value::{ConfigType, ConfigValue, KeyInfo, any, at_least, between};

@@ -243,7 +243,7 @@ async fn run(stream: TcpStream, mut rx: mpsc::Receiver<Outgoing>, addr: String) 
     };
     let reader = async move {
         let mut frames = FrameReader::new(MAX_RESPONSE);
-        loop {
+        let ended = loop {
             let frame = match frames.next(&mut read).await {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break ConnectionError::Closed,
@@ -261,7 +261,8 @@ async fn run(stream: TcpStream, mut rx: mpsc::Receiver<Outgoing>, addr: String) 
                 break ConnectionError::Closed;
             }
             let _ = reply.send(Ok(frame));
-        }
+        };
+        debug!(cause = %ended, "connection closed");
         inflight_rx.close();
         while let Some((_, reply)) = inflight_rx.recv().await {
             let _ = reply.send(Err(ConnectionError::Closed));

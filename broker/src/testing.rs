@@ -39,13 +39,30 @@ impl TestBroker {
 
     /// Starts a broker on an existing data directory (to test restarts).
     pub async fn start_in(data_dir: &Path, configure: impl FnOnce(&mut BrokerConfig)) -> Result<Self, BrokerError> {
+        Self::start_at(
+            data_dir,
+            "127.0.0.1:0"
+                .parse()
+                .map_err(|_| BrokerError::Listener(std::io::ErrorKind::InvalidInput.into()))?,
+            configure,
+        )
+        .await
+    }
+
+    /// Starts a broker on an existing data directory, listening on `addr` (to restart a broker on
+    /// the port its clients know).
+    pub async fn start_at(
+        data_dir: &Path,
+        addr: SocketAddr,
+        configure: impl FnOnce(&mut BrokerConfig),
+    ) -> Result<Self, BrokerError> {
         let mut config = BrokerConfig {
             log_dirs: data_dir.display().to_string(),
             ..Default::default()
         };
         configure(&mut config);
         let config = config.validate()?;
-        let listener = TcpListener::bind("127.0.0.1:0").await.map_err(BrokerError::Listener)?;
+        let listener = TcpListener::bind(addr).await.map_err(BrokerError::Listener)?;
         let shutdown = CancellationToken::new();
         let server = Server::open(listener, config, shutdown.clone()).await?;
         let addr = server.local_addr()?;

@@ -74,7 +74,10 @@ pub struct Cluster {
 impl Cluster {
     /// Connects to the first reachable bootstrap server and learns the brokers.
     pub async fn connect(config: CommonConfig) -> Result<Self, ClientError> {
-        let cluster = Self { config: Arc::new(config), state: Arc::new(Mutex::new(State::default())) };
+        let cluster = Self {
+            config: Arc::new(config),
+            state: Arc::new(Mutex::new(State::default())),
+        };
         cluster.refresh(Some(&[]), false).await?;
         Ok(cluster)
     }
@@ -109,9 +112,13 @@ impl Cluster {
             Some(info) => info,
             None => {
                 self.refresh(Some(&[]), false).await?;
-                self.state().brokers.get(&id).cloned().ok_or_else(|| ClientError::NoBrokers {
-                    servers: format!("broker {id} is not in the cluster metadata"),
-                })?
+                self.state()
+                    .brokers
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| ClientError::NoBrokers {
+                        servers: format!("broker {id} is not in the cluster metadata"),
+                    })?
             }
         };
         self.connection_to(&format!("{}:{}", info.host, info.port)).await
@@ -121,17 +128,31 @@ impl Cluster {
     pub async fn any(&self) -> Result<BrokerConnection, ClientError> {
         let known: Vec<String> = {
             let state = self.state();
-            let open: Vec<String> = state.connections.iter().filter(|(_, c)| !c.is_closed()).map(|(a, _)| a.clone()).collect();
-            open.into_iter().chain(state.brokers.values().map(|b| format!("{}:{}", b.host, b.port))).collect()
+            let open: Vec<String> = state
+                .connections
+                .iter()
+                .filter(|(_, c)| !c.is_closed())
+                .map(|(a, _)| a.clone())
+                .collect();
+            open.into_iter()
+                .chain(state.brokers.values().map(|b| format!("{}:{}", b.host, b.port)))
+                .collect()
         };
-        let bootstrap = self.config.bootstrap_servers.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let bootstrap = self
+            .config
+            .bootstrap_servers
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty());
         for addr in known.into_iter().chain(bootstrap) {
             match self.connection_to(&addr).await {
                 Ok(connection) => return Ok(connection),
                 Err(e) => debug!(broker = %addr, cause = %e, "broker unreachable"),
             }
         }
-        Err(ClientError::NoBrokers { servers: self.config.bootstrap_servers.clone() })
+        Err(ClientError::NoBrokers {
+            servers: self.config.bootstrap_servers.clone(),
+        })
     }
 
     /// A connection to the controller (where topic administration goes).
@@ -145,17 +166,27 @@ impl Cluster {
 
     /// Refreshes metadata for `topics` (`None`: all topics; `Some(&[])`: brokers only) and
     /// returns the raw response.
-    pub async fn refresh(&self, topics: Option<&[String]>, allow_auto_create: bool) -> Result<MetadataResponse, ClientError> {
+    pub async fn refresh(
+        &self,
+        topics: Option<&[String]>,
+        allow_auto_create: bool,
+    ) -> Result<MetadataResponse, ClientError> {
         let connection = self.any().await?;
         let request = MetadataRequest::default()
             .with_topics(topics.map(|t| {
                 t.iter()
-                    .map(|name| MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(name.clone())))))
+                    .map(|name| {
+                        MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(name.clone()))))
+                    })
                     .collect()
             }))
             .with_allow_auto_topic_creation(allow_auto_create);
         let version = connection.version::<MetadataRequest>(Some(12))?;
-        let request = if version < 4 { request.with_allow_auto_topic_creation(true) } else { request };
+        let request = if version < 4 {
+            request.with_allow_auto_topic_creation(true)
+        } else {
+            request
+        };
         let response = connection.send_version(version, &request).await?;
         let now = Instant::now();
         let mut state = self.state();
@@ -163,13 +194,23 @@ impl Cluster {
             .brokers
             .iter()
             .map(|b| {
-                (b.node_id.0, BrokerInfo { id: b.node_id.0, host: b.host.to_string(), port: b.port, rack: b.rack.as_ref().map(|r| r.to_string()) })
+                (
+                    b.node_id.0,
+                    BrokerInfo {
+                        id: b.node_id.0,
+                        host: b.host.to_string(),
+                        port: b.port,
+                        rack: b.rack.as_ref().map(|r| r.to_string()),
+                    },
+                )
             })
             .collect();
         state.controller = Some(response.controller_id.0);
         state.cluster_id = response.cluster_id.as_ref().map(|c| c.to_string());
         for topic in &response.topics {
-            let Some(name) = topic.name.as_ref().map(|n| n.0.to_string()) else { continue };
+            let Some(name) = topic.name.as_ref().map(|n| n.0.to_string()) else {
+                continue;
+            };
             if topic.error_code != 0 {
                 state.topics.remove(&name);
                 continue;
@@ -186,7 +227,12 @@ impl Cluster {
                 })
                 .collect();
             partitions.sort_by_key(|p| p.partition);
-            let info = TopicInfo { name: name.clone(), id: topic.topic_id, internal: topic.is_internal, partitions };
+            let info = TopicInfo {
+                name: name.clone(),
+                id: topic.topic_id,
+                internal: topic.is_internal,
+                partitions,
+            };
             state.topics.insert(name, (Arc::new(info), now));
         }
         Ok(response)
@@ -202,12 +248,20 @@ impl Cluster {
             }
         }
         let response = self.refresh(Some(&[name.to_owned()]), allow_auto_create).await?;
-        if let Some(topic) = response.topics.iter().find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == name)) {
+        if let Some(topic) = response
+            .topics
+            .iter()
+            .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == name))
+        {
             if let Some(error) = ClientError::from_code("Metadata", topic.error_code, None) {
                 return Err(error);
             }
         }
-        self.state().topics.get(name).map(|(info, _)| Arc::clone(info)).ok_or_else(|| ClientError::UnknownTopic { topic: name.to_owned() })
+        self.state()
+            .topics
+            .get(name)
+            .map(|(info, _)| Arc::clone(info))
+            .ok_or_else(|| ClientError::UnknownTopic { topic: name.to_owned() })
     }
 
     /// Forgets a topic's metadata, so that the next lookup refreshes it.
@@ -223,10 +277,22 @@ impl Cluster {
             .iter()
             .find(|p| p.partition == partition)
             .map(|p| p.leader)
-            .ok_or_else(|| ClientError::from_code("Metadata", 3, Some(&format!("{topic}-{partition}"))).unwrap_or(ClientError::UnknownTopic { topic: topic.to_owned() }))?;
+            .ok_or_else(|| {
+                ClientError::from_code("Metadata", 3, Some(&format!("{topic}-{partition}"))).unwrap_or(
+                    ClientError::UnknownTopic {
+                        topic: topic.to_owned(),
+                    },
+                )
+            })?;
         if leader < 0 {
             self.invalidate(topic);
-            return Err(ClientError::from_code("Metadata", 5, Some(&format!("{topic}-{partition} has no leader"))).unwrap_or(ClientError::UnknownTopic { topic: topic.to_owned() }));
+            return Err(
+                ClientError::from_code("Metadata", 5, Some(&format!("{topic}-{partition} has no leader"))).unwrap_or(
+                    ClientError::UnknownTopic {
+                        topic: topic.to_owned(),
+                    },
+                ),
+            );
         }
         Ok((leader, self.broker(leader).await?))
     }
@@ -243,7 +309,12 @@ impl Cluster {
         let response = connection.send_version(version, &request).await?;
         let (code, node, host, port) = match response.coordinators.first() {
             Some(c) if version >= 4 => (c.error_code, c.node_id.0, c.host.to_string(), c.port),
-            _ => (response.error_code, response.node_id.0, response.host.to_string(), response.port),
+            _ => (
+                response.error_code,
+                response.node_id.0,
+                response.host.to_string(),
+                response.port,
+            ),
         };
         if let Some(error) = ClientError::from_code("FindCoordinator", code, None) {
             return Err(error);

@@ -68,6 +68,9 @@ pub enum ClientError {
     /// A record could not be encoded or decoded.
     #[error("record batch: {0}")]
     Records(String),
+    /// A record the client refuses before sending (no such partition, too large).
+    #[error("invalid record: {0}")]
+    InvalidRecord(String),
 }
 
 impl ClientError {

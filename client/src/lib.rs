@@ -16,6 +16,7 @@ pub mod config;
 mod connection;
 mod error;
 pub mod net;
+pub mod producer;
 pub mod protocol;
 
 pub use cluster::{BrokerInfo, Cluster, PartitionInfo, TopicInfo};

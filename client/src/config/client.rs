@@ -93,32 +93,36 @@ fn one_of(key: &str, value: &str, allowed: &[&str]) -> Result<(), ConfigError> {
     if allowed.contains(&value) {
         Ok(())
     } else {
-        Err(ConfigError::BadValue { key: key.to_owned(), value: value.to_owned(), expected: allowed.join(", ") })
+        Err(ConfigError::BadValue {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            expected: allowed.join(", "),
+        })
     }
 }
 
-fn acks(key: &str, value: &String) -> Result<(), ConfigError> {
+fn acks(key: &str, value: &str) -> Result<(), ConfigError> {
     one_of(key, value, &["0", "1", "-1", "all"])
 }
 
-fn codec(key: &str, value: &String) -> Result<(), ConfigError> {
+fn codec(key: &str, value: &str) -> Result<(), ConfigError> {
     one_of(key, value, &["none", "gzip", "snappy", "lz4", "zstd"])
 }
 
-fn reset(key: &str, value: &String) -> Result<(), ConfigError> {
+fn reset(key: &str, value: &str) -> Result<(), ConfigError> {
     one_of(key, value, &["earliest", "latest", "none"])
 }
 
-fn isolation(key: &str, value: &String) -> Result<(), ConfigError> {
+fn isolation(key: &str, value: &str) -> Result<(), ConfigError> {
     one_of(key, value, &["read_uncommitted", "read_committed"])
 }
 
-fn assignors(key: &str, value: &String) -> Result<(), ConfigError> {
+fn assignors(key: &str, value: &str) -> Result<(), ConfigError> {
     for name in value.split(',').map(str::trim) {
         if assignor_name(name).is_none() {
             return Err(ConfigError::BadValue {
                 key: key.to_owned(),
-                value: value.clone(),
+                value: value.to_owned(),
                 expected: "range, roundrobin or cooperative-sticky".to_owned(),
             });
         }

@@ -7,7 +7,7 @@ mod client;
 mod error;
 mod value;
 
-pub use client::{CommonConfig, ConsumerSettings, ProducerSettings, assignor_name, properties};
 pub(crate) use client::apply;
+pub use client::{CommonConfig, ConsumerSettings, ProducerSettings, assignor_name, properties};
 pub use error::ConfigError;
 pub use value::{ConfigType, ConfigValue, KeyInfo, any, at_least, between};

@@ -122,13 +122,22 @@ impl BrokerConnection {
 
     /// Sends `request` at `version` and awaits the response.
     pub async fn send_version<R: Request>(&self, version: i16, request: &R) -> Result<R::Response, ClientError> {
+        self.start(version, request).await?.response().await
+    }
+
+    /// Queues `request` at `version` for writing and returns without waiting for the answer:
+    /// requests started one after another are written in that order, which is what keeps a
+    /// producer's batches in sequence while several are in flight.
+    pub async fn start<R: Request>(&self, version: i16, request: &R) -> Result<Pending<R>, ClientError> {
         let (reply, rx) = oneshot::channel();
         let correlation_id = self.enqueue(version, request, Some(reply)).await?;
-        let frame = rx
-            .await
-            .map_err(|_| self.error(ConnectionError::Closed))?
-            .map_err(|e| self.error(e))?;
-        self.decode::<R>(frame, version, correlation_id)
+        Ok(Pending {
+            connection: self.clone(),
+            rx,
+            version,
+            correlation_id,
+            request: std::marker::PhantomData,
+        })
     }
 
     /// Sends a request that gets no response (Produce with acks=0).
@@ -187,6 +196,29 @@ impl BrokerConnection {
             broker: self.addr.to_string(),
             source,
         }
+    }
+}
+
+/// A request written (or queued to be) whose response has not been read yet.
+#[derive(Debug)]
+pub struct Pending<R> {
+    connection: BrokerConnection,
+    rx: oneshot::Receiver<Result<Bytes, ConnectionError>>,
+    version: i16,
+    correlation_id: i32,
+    request: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<R: Request> Pending<R> {
+    /// Awaits and decodes the response.
+    pub async fn response(self) -> Result<R::Response, ClientError> {
+        let connection = self.connection;
+        let frame = self
+            .rx
+            .await
+            .map_err(|_| connection.error(ConnectionError::Closed))?
+            .map_err(|e| connection.error(e))?;
+        connection.decode::<R>(frame, self.version, self.correlation_id)
     }
 }
 

@@ -4,5 +4,5 @@
 mod broker;
 mod versions;
 
-pub use broker::BrokerConnection;
+pub use broker::{BrokerConnection, Pending};
 pub use versions::ApiVersions;

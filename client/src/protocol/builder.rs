@@ -5,7 +5,7 @@ use super::batch::{
     BatchHeader, Compression, HEADER_LEN, LOG_OVERHEAD, MAGIC_V2, NO_PRODUCER_ID, NO_SEQUENCE, RecordView,
 };
 use super::compression::{CompressionError, compress};
-use super::varint::{put_varint, put_varlong};
+use super::varint::{put_varint, put_varlong, varint_len, varlong_len};
 
 /// One record to encode.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -135,38 +135,125 @@ fn finish(out: &mut [u8]) {
 fn encode(records: &[NewRecord], stamp: ProducerStamp) -> Vec<u8> {
     let base_timestamp = records.first().map_or(0, |r| r.timestamp);
     let max_timestamp = records.iter().map(|r| r.timestamp).max().unwrap_or(base_timestamp);
-    let mut out = Vec::with_capacity(HEADER_LEN + records.len() * 32);
-    out.extend_from_slice(&0i64.to_be_bytes()); // base offset
-    out.extend_from_slice(&0i32.to_be_bytes()); // batch length, patched below
-    out.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
+    let mut area = Vec::with_capacity(records.len() * 32);
+    for (delta, record) in records.iter().enumerate() {
+        let headers: Vec<HeaderRef<'_>> = record
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_deref()))
+            .collect();
+        put_new_record(
+            &mut area,
+            delta as i32,
+            record.timestamp - base_timestamp,
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &headers,
+        );
+    }
+    match seal_batch(
+        &area,
+        records.len() as i32,
+        base_timestamp,
+        max_timestamp,
+        stamp,
+        Compression::None,
+    ) {
+        Ok(batch) => batch,
+        Err(_) => unreachable!("an uncompressed batch needs no codec"),
+    }
+}
+
+/// A record header as the producer takes it: a key and a value (`None` for null).
+pub type HeaderRef<'a> = (&'a [u8], Option<&'a [u8]>);
+
+fn opt_bytes_len(bytes: Option<&[u8]>) -> usize {
+    match bytes {
+        None => 1,
+        Some(b) => varint_len(b.len() as i32) + b.len(),
+    }
+}
+
+/// Appends one record (length prefix included) to a batch's record area, without an
+/// intermediate buffer: the producer's hot path.
+pub fn put_new_record(
+    out: &mut Vec<u8>,
+    offset_delta: i32,
+    timestamp_delta: i64,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[HeaderRef<'_>],
+) {
+    let headers_len: usize = headers
+        .iter()
+        .map(|(k, v)| opt_bytes_len(Some(k)) + opt_bytes_len(*v))
+        .sum();
+    let body = 1
+        + varlong_len(timestamp_delta)
+        + varint_len(offset_delta)
+        + opt_bytes_len(key)
+        + opt_bytes_len(value)
+        + varint_len(headers.len() as i32)
+        + headers_len;
+    out.reserve(body + 5);
+    put_varint(out, body as i32);
+    out.push(0);
+    put_varlong(out, timestamp_delta);
+    put_varint(out, offset_delta);
+    put_opt_bytes(out, key);
+    put_opt_bytes(out, value);
+    put_varint(out, headers.len() as i32);
+    for (k, v) in headers {
+        put_opt_bytes(out, Some(k));
+        put_opt_bytes(out, *v);
+    }
+}
+
+/// Encoded size of a record, length prefix included (to reserve buffer memory before encoding).
+pub fn new_record_len(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[HeaderRef<'_>]) -> usize {
+    let headers_len: usize = headers
+        .iter()
+        .map(|(k, v)| opt_bytes_len(Some(k)) + opt_bytes_len(*v))
+        .sum();
+    // Deltas are at most 10 and 5 bytes; the length prefix at most 5.
+    1 + 10 + 5 + opt_bytes_len(key) + opt_bytes_len(value) + varint_len(headers.len() as i32) + headers_len + 5
+}
+
+/// Builds a batch header in front of an encoded record area (compressed with `codec`), with
+/// base offset 0: what a producer sends.
+#[allow(clippy::too_many_arguments)]
+pub fn seal_batch(
+    records: &[u8],
+    count: i32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    stamp: ProducerStamp,
+    codec: Compression,
+) -> Result<Vec<u8>, CompressionError> {
+    let packed;
+    let area = if codec == Compression::None {
+        records
+    } else {
+        packed = compress(codec, records)?;
+        &packed
+    };
+    let mut out = Vec::with_capacity(HEADER_LEN + area.len());
+    out.extend_from_slice(&0i64.to_be_bytes());
+    out.extend_from_slice(&0i32.to_be_bytes());
+    out.extend_from_slice(&(-1i32).to_be_bytes());
     out.push(MAGIC_V2 as u8);
-    out.extend_from_slice(&0u32.to_be_bytes()); // crc, patched below
-    out.extend_from_slice(&0i16.to_be_bytes()); // attributes
-    out.extend_from_slice(&(records.len() as i32 - 1).to_be_bytes());
+    out.extend_from_slice(&0u32.to_be_bytes());
+    out.extend_from_slice(&codec_bits(codec).to_be_bytes());
+    out.extend_from_slice(&(count - 1).to_be_bytes());
     out.extend_from_slice(&base_timestamp.to_be_bytes());
     out.extend_from_slice(&max_timestamp.to_be_bytes());
     out.extend_from_slice(&stamp.producer_id.to_be_bytes());
     out.extend_from_slice(&stamp.producer_epoch.to_be_bytes());
     out.extend_from_slice(&stamp.base_sequence.to_be_bytes());
-    out.extend_from_slice(&(records.len() as i32).to_be_bytes());
-    let mut body = Vec::new();
-    for (delta, record) in records.iter().enumerate() {
-        body.clear();
-        body.push(0); // attributes
-        put_varlong(&mut body, record.timestamp - base_timestamp);
-        put_varint(&mut body, delta as i32);
-        put_opt_bytes(&mut body, record.key.as_deref());
-        put_opt_bytes(&mut body, record.value.as_deref());
-        put_varint(&mut body, record.headers.len() as i32);
-        for (key, value) in &record.headers {
-            put_opt_bytes(&mut body, Some(key));
-            put_opt_bytes(&mut body, value.as_deref());
-        }
-        put_varint(&mut out, body.len() as i32);
-        out.extend_from_slice(&body);
-    }
+    out.extend_from_slice(&count.to_be_bytes());
+    out.extend_from_slice(area);
     finish(&mut out);
-    out
+    Ok(out)
 }
 
 fn put_opt_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {

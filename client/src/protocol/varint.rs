@@ -52,6 +52,20 @@ pub fn read_varlong(buf: &[u8], pos: &mut usize) -> Result<i64, VarintError> {
     Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
 }
 
+/// Encoded length of `value` as a zig-zag 32-bit varint.
+pub fn varint_len(value: i32) -> usize {
+    unsigned_len(((value << 1) ^ (value >> 31)) as u32 as u64)
+}
+
+/// Encoded length of `value` as a zig-zag 64-bit varint.
+pub fn varlong_len(value: i64) -> usize {
+    unsigned_len(((value << 1) ^ (value >> 63)) as u64)
+}
+
+fn unsigned_len(value: u64) -> usize {
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
+}
+
 /// Appends `value` as a zig-zag encoded 32-bit varint.
 pub fn put_varint(out: &mut Vec<u8>, value: i32) {
     put_unsigned(out, ((value << 1) ^ (value >> 31)) as u32 as u64);
@@ -88,6 +102,20 @@ mod tests {
             put_varlong(&mut out, v);
             let mut pos = 0;
             assert_eq!(read_varlong(&out, &mut pos), Ok(v));
+        }
+    }
+
+    #[test]
+    fn lengths_match_encodings() {
+        for v in [0, 1, -1, 63, 64, -65, 8191, 8192, i32::MAX, i32::MIN] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!(varint_len(v), out.len(), "{v}");
+        }
+        for v in [0i64, -1, 1 << 40, i64::MAX, i64::MIN] {
+            let mut out = Vec::new();
+            put_varlong(&mut out, v);
+            assert_eq!(varlong_len(v), out.len(), "{v}");
         }
     }
 

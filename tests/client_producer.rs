@@ -9,10 +9,11 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use rill_broker::testing::TestBroker;
-use rill_client::Connection;
+use rill_client::consumer::Consumer;
 use rill_client::producer::{Producer, ProducerRecord, partition_for_key};
 use rill_client::protocol::batch::{self, BatchHeader};
 use rill_client::protocol::compression::record_area;
+use rill_client::{Connection, TopicPartition};
 
 /// A stored record: (offset, key, value, headers, timestamp).
 type Stored = (
@@ -112,7 +113,7 @@ async fn every_codec_round_trips_and_keys_follow_the_java_partitioner() {
             assert_eq!(delivery.partition(), want, "{codec}: key {key} is placed by murmur2");
             let meta = delivery.await.expect("delivered");
             assert_eq!(
-                (meta.topic.as_str(), meta.partition, meta.timestamp),
+                (&*meta.topic, meta.partition, meta.timestamp),
                 (topic.as_str(), want, 1_700_000_000_000 + i as i64)
             );
             expected.insert((meta.partition, meta.offset), (key, i));
@@ -154,6 +155,39 @@ async fn every_codec_round_trips_and_keys_follow_the_java_partitioner() {
             }
         }
         assert_eq!(total, 600, "{codec}: every record stored once");
+
+        // And the Rust consumer reads back the same records, decompressing each codec.
+        let mut consumer = Consumer::from_properties([
+            ("bootstrap.servers", bootstrap.as_str()),
+            ("auto.offset.reset", "earliest"),
+        ])
+        .await
+        .expect("consumer");
+        consumer
+            .assign((0..3).map(|p| TopicPartition::new(&topic, p)))
+            .expect("assign");
+        let mut consumed = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while consumed < 600 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{codec}: consumed {consumed} of 600"
+            );
+            for record in consumer.poll(Duration::from_millis(200)).await.expect("poll") {
+                let (want_key, i) = &expected[&(record.partition, record.offset)];
+                assert_eq!(record.key.as_deref(), Some(want_key.as_bytes()), "{codec}");
+                assert_eq!(
+                    record.value.as_deref(),
+                    Some(&value_of(*i, 50 + i % 200)[..]),
+                    "{codec}"
+                );
+                assert_eq!(record.timestamp, 1_700_000_000_000 + *i as i64);
+                assert_eq!(record.header("i").map(|v| v.to_vec()), Some(i.to_string().into_bytes()));
+                assert_eq!(record.headers.len(), 2);
+                consumed += 1;
+            }
+        }
+        consumer.close().await.expect("close");
     }
 }
 

@@ -154,33 +154,13 @@ fn read_or_create_meta(data_dir: &Path, node_id: i32) -> Result<String, BrokerEr
             Ok(cluster_id)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let cluster_id = base64_url(Uuid::new_v4().as_bytes());
+            let cluster_id = rill_client::kafka_uuid(&Uuid::new_v4());
             let text = format!("#Written by rill\nnode.id={node_id}\nversion=1\ncluster.id={cluster_id}\n");
             write_atomic(&path, text.as_bytes())?;
             Ok(cluster_id)
         }
         Err(e) => Err(io_err("reading", &path)(e).into()),
     }
-}
-
-/// Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding (22 characters).
-fn base64_url(bytes: &[u8; 16]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(22);
-    let mut bits = 0u32;
-    let mut acc = 0u32;
-    for &b in bytes {
-        acc = (acc << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 6 {
-            bits -= 6;
-            out.push(ALPHABET[((acc >> bits) & 63) as usize] as char);
-        }
-    }
-    if bits > 0 {
-        out.push(ALPHABET[((acc << (6 - bits)) & 63) as usize] as char);
-    }
-    out
 }
 
 #[cfg(test)]

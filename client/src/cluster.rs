@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{FindCoordinatorRequest, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -62,6 +63,8 @@ struct State {
     topics: HashMap<String, (Arc<TopicInfo>, Instant)>,
     controller: Option<i32>,
     cluster_id: Option<String>,
+    /// Coordinator address by group.
+    coordinators: HashMap<String, String>,
 }
 
 /// The cluster as one client sees it. Cloning shares it.
@@ -253,7 +256,10 @@ impl Cluster {
             .iter()
             .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == name))
         {
-            if let Some(error) = ClientError::from_code("Metadata", topic.error_code, None) {
+            if topic.error_code == ResponseError::UnknownTopicOrPartition.code() {
+                return Err(ClientError::UnknownTopic { topic: name.to_owned() });
+            }
+            if let Some(error) = ClientError::from_code("Metadata", topic.error_code, Some(name)) {
                 return Err(error);
             }
         }
@@ -277,28 +283,28 @@ impl Cluster {
             .iter()
             .find(|p| p.partition == partition)
             .map(|p| p.leader)
-            .ok_or_else(|| {
-                ClientError::from_code("Metadata", 3, Some(&format!("{topic}-{partition}"))).unwrap_or(
-                    ClientError::UnknownTopic {
-                        topic: topic.to_owned(),
-                    },
-                )
+            .ok_or_else(|| ClientError::Kafka {
+                api: "Metadata",
+                error: ResponseError::UnknownTopicOrPartition,
+                message: Some(format!("{topic}-{partition}")),
             })?;
         if leader < 0 {
             self.invalidate(topic);
-            return Err(
-                ClientError::from_code("Metadata", 5, Some(&format!("{topic}-{partition} has no leader"))).unwrap_or(
-                    ClientError::UnknownTopic {
-                        topic: topic.to_owned(),
-                    },
-                ),
-            );
+            return Err(ClientError::Kafka {
+                api: "Metadata",
+                error: ResponseError::LeaderNotAvailable,
+                message: Some(format!("{topic}-{partition} has no leader")),
+            });
         }
         Ok((leader, self.broker(leader).await?))
     }
 
-    /// The coordinator of a consumer group.
+    /// The coordinator of a consumer group (remembered until [`Cluster::forget_coordinator`]).
     pub async fn coordinator(&self, group: &str) -> Result<BrokerConnection, ClientError> {
+        let known = self.state().coordinators.get(group).cloned();
+        if let Some(addr) = known {
+            return self.connection_to(&addr).await;
+        }
         let connection = self.any().await?;
         let version = connection.version::<FindCoordinatorRequest>(None)?;
         let request = if version >= 4 {
@@ -319,8 +325,15 @@ impl Cluster {
         if let Some(error) = ClientError::from_code("FindCoordinator", code, None) {
             return Err(error);
         }
-        let _ = node;
-        self.connection_to(&format!("{host}:{port}")).await
+        debug!(group, coordinator = node, "found the group coordinator");
+        let addr = format!("{host}:{port}");
+        self.state().coordinators.insert(group.to_owned(), addr.clone());
+        self.connection_to(&addr).await
+    }
+
+    /// Forgets a group's coordinator after it answered NOT_COORDINATOR or became unreachable.
+    pub fn forget_coordinator(&self, group: &str) {
+        self.state().coordinators.remove(group);
     }
 
     /// Known brokers, by id.

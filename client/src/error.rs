@@ -6,6 +6,7 @@ use thiserror::Error;
 
 use crate::ConnectionError;
 use crate::config::ConfigError;
+use crate::consumer::assignor::ConsumerProtocolError;
 
 /// A client operation failed.
 #[derive(Debug, Error)]
@@ -68,9 +69,52 @@ pub enum ClientError {
     /// A record could not be encoded or decoded.
     #[error("record batch: {0}")]
     Records(String),
+    /// A fetched batch failed its checks (CRC, framing, decompression); the position stays at it.
+    #[error("corrupt records in {topic}-{partition} at offset {offset}: {reason}")]
+    CorruptRecords {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The consumer's position in the partition.
+        offset: i64,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A peer sent something this client cannot use (a malformed group assignment, an
+    /// assignor it did not offer).
+    #[error("{what}: {reason}")]
+    Protocol {
+        /// The message or exchange.
+        what: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A partition has no committed offset and `auto.offset.reset` is `none`.
+    #[error("no committed offset for {partition} and auto.offset.reset is none")]
+    NoOffset {
+        /// The partition, as `topic-index`.
+        partition: String,
+    },
+    /// A call that does not fit the client's state (polling before subscribing, mixing
+    /// `assign` and `subscribe`, seeking an unassigned partition).
+    #[error("{0}")]
+    IllegalState(String),
     /// A record the client refuses before sending (no such partition, too large).
     #[error("invalid record: {0}")]
     InvalidRecord(String),
+    /// A consumer group's embedded protocol payload (a member's subscription in JoinGroup, or an
+    /// assignment in SyncGroup) could not be decoded or encoded.
+    #[error("consumer protocol {what}{}: {source}", member.as_deref().map(|m| format!(" of member `{m}`")).unwrap_or_default())]
+    ConsumerProtocol {
+        /// `subscription` or `assignment`.
+        what: &'static str,
+        /// The member it belongs to, when known.
+        member: Option<String>,
+        /// What is wrong with it.
+        #[source]
+        source: ConsumerProtocolError,
+    },
 }
 
 impl ClientError {

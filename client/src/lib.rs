@@ -11,14 +11,24 @@
 //! - [`protocol::varint`]: zig-zag varints as used inside records.
 //! - [`Connection`]: one TCP connection that sends typed requests and awaits their responses.
 
+pub mod admin;
 mod cluster;
 pub mod config;
 mod connection;
+pub mod consumer;
 mod error;
+mod kafka_uuid;
 pub mod net;
+mod offsets;
 pub mod producer;
 pub mod protocol;
+mod retry;
+mod topic_partition;
 
 pub use cluster::{BrokerInfo, Cluster, PartitionInfo, TopicInfo};
 pub use connection::{Connection, ConnectionError};
 pub use error::ClientError;
+pub use kafka_protocol::error::ResponseError;
+pub use kafka_uuid::kafka_uuid;
+pub use offsets::{ListedOffset, MemberIdentity, OffsetAndMetadata, OffsetSpec};
+pub use topic_partition::TopicPartition;

@@ -19,6 +19,9 @@ config_table! {
         metadata_max_age_ms: i64 = "metadata.max.age.ms", default 300_000, check at_least(0);
         /// Pause before retrying a failed request, in milliseconds.
         retry_backoff_ms: i64 = "retry.backoff.ms", default 100, check at_least(0);
+        /// How long a blocking call (commit, offset lookup, admin request) retries before it
+        /// fails, in milliseconds.
+        default_api_timeout_ms: i64 = "default.api.timeout.ms", default 60_000, check at_least(1);
         /// How long to wait for a TCP connection to a broker, in milliseconds.
         socket_connection_setup_timeout_ms: i64 = "socket.connection.setup.timeout.ms", default 10_000, check at_least(1);
     }
@@ -86,6 +89,10 @@ config_table! {
         max_partition_fetch_bytes: i32 = "max.partition.fetch.bytes", default 1_048_576, check at_least(0);
         /// Verify each fetched batch's CRC-32C.
         check_crcs: bool = "check.crcs", default true, check any;
+        /// Most records one `poll` returns.
+        max_poll_records: i32 = "max.poll.records", default 500, check at_least(1);
+        /// Whether subscribing to or fetching an unknown topic may create it (if the broker allows).
+        allow_auto_create_topics: bool = "allow.auto.create.topics", default true, check any;
     }
 }
 
@@ -128,6 +135,23 @@ fn assignors(key: &str, value: &str) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+impl CommonConfig {
+    /// `default.api.timeout.ms`.
+    pub fn api_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.default_api_timeout_ms.max(1) as u64)
+    }
+
+    /// `retry.backoff.ms`.
+    pub fn retry_backoff(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.retry_backoff_ms.max(0) as u64)
+    }
+
+    /// `request.timeout.ms`.
+    pub fn request_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.request_timeout_ms.max(1) as u64)
+    }
 }
 
 /// The protocol name of an assignor given by its short or Java class name.

@@ -12,7 +12,7 @@ use crate::error::ClientError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
     /// Topic.
-    pub topic: String,
+    pub topic: Arc<str>,
     /// Partition.
     pub partition: i32,
     /// Offset, or -1 with `acks=0`.
@@ -39,6 +39,9 @@ impl BatchOutcome {
     }
 
     async fn wait(&self) -> &BatchResult {
+        if let Some(result) = self.result.get() {
+            return result;
+        }
         loop {
             let notified = self.done.notified();
             tokio::pin!(notified);
@@ -71,7 +74,7 @@ impl DeliveryFuture {
     pub async fn wait(self) -> Result<RecordMetadata, Arc<ClientError>> {
         let (base, log_append_time) = self.outcome.wait().await.clone()?;
         Ok(RecordMetadata {
-            topic: self.topic.to_string(),
+            topic: self.topic,
             partition: self.partition,
             offset: if base < 0 {
                 -1

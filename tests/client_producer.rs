@@ -293,6 +293,21 @@ async fn bad_records_and_configs_are_refused_with_clear_errors() {
         .await
         .expect_err("unknown key");
     assert!(error.to_string().contains("linger.msec"), "{error}");
+    // Idempotence gives way to acks=1 unless asked for explicitly, as in Java.
+    Producer::from_properties([("bootstrap.servers", bootstrap.as_str()), ("acks", "1")])
+        .await
+        .expect("acks=1 turns the default idempotence off")
+        .close()
+        .await
+        .expect("close");
+    let error = Producer::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("acks", "1"),
+        ("enable.idempotence", "true"),
+    ])
+    .await
+    .expect_err("explicit idempotence with acks=1");
+    assert!(error.to_string().contains("acks"), "{error}");
 
     let producer = Producer::from_properties([("bootstrap.servers", bootstrap.as_str()), ("max.request.size", "1000")])
         .await

@@ -44,13 +44,10 @@ pub(crate) fn run(args: ProduceArgs) -> anyhow::Result<()> {
     if args.key_separator.as_deref() == Some("") {
         bail!("--key-separator must not be empty");
     }
-    let mut overrides = vec![
+    let overrides = vec![
         ("acks", args.acks.clone()),
         ("compression.type", args.compression.clone()),
     ];
-    if args.acks != "all" && args.acks != "-1" {
-        overrides.push(("enable.idempotence", "false".to_owned()));
-    }
     let props = args.client.properties(&overrides)?;
     let input: Box<dyn BufRead + Send> = match &args.file {
         Some(path) => Box::new(std::io::BufReader::new(

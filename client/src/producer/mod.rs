@@ -106,6 +106,13 @@ impl ProducerConfig {
         let mut config = Self::default();
         let map = crate::config::properties(properties);
         apply(&map, &mut config.common, |k, v| config.producer.set(k, v))?;
+        // As in Java: idempotence is on by default only while nothing conflicts with it; set
+        // explicitly, a conflict is an error.
+        let conflicting = (config.producer.acks != "all" && config.producer.acks != "-1")
+            || config.producer.max_in_flight_requests_per_connection > 5;
+        if !map.contains_key("enable.idempotence") && conflicting {
+            config.producer.enable_idempotence = false;
+        }
         if config.producer.enable_idempotence && config.producer.max_in_flight_requests_per_connection > 5 {
             return Err(ConfigError::Invalid {
                 key: "max.in.flight.requests.per.connection".to_owned(),

@@ -11,52 +11,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::kcat::{Kcat, ProduceOptions};
+use common::kcat::{self, Kcat, ProduceOptions};
 use common::kclient::{Client, KClient};
 use common::records::{Features, Record, base_timestamp, generate, now_ms};
 use common::verify::{Consumed, Timestamps, assert_same_records, check_codecs, stored_codecs, verify_round_trip};
 use rill_broker::testing::TestBroker;
 
-/// What kcat can send: null keys (a message without the key delimiter), text header values
-/// (`-H name=value`, one set for every record); null values only with `-Z`.
-const KCAT_FEATURES: Features = Features {
-    null_keys: true,
-    null_values: false,
-    null_header_values: true,
-    binary_header_values: false,
-};
-
-/// The headers every kcat-produced record carries: a repeated name, an empty and a null value,
-/// a non-ASCII name.
-fn kcat_headers() -> Vec<(&'static str, Option<&'static str>)> {
-    vec![
-        ("trace", Some("kcat")),
-        ("dup", Some("1")),
-        ("dup", Some("2")),
-        ("empty", Some("")),
-        ("null", None),
-        ("ключ", Some("значение")),
-    ]
-}
-
 async fn start_broker() -> TestBroker {
     TestBroker::start().await.expect("start the broker")
-}
-
-/// Records for kcat: no timestamps (kcat stamps them).
-fn kcat_records(n: usize, tag: &str, options: &ProduceOptions<'_>) -> Vec<Record> {
-    let records: Vec<Record> = generate(n, tag, KCAT_FEATURES, 0)
-        .into_iter()
-        .map(|r| Record { timestamp: None, ..r })
-        .collect();
-    Kcat::with_headers(&records, options)
-}
-
-/// Produces with kcat; returns the CreateTime bounds of the run.
-async fn kcat_produce(kcat: &Kcat, topic: &str, records: &[Record], options: &ProduceOptions<'_>) -> Timestamps {
-    let before = now_ms();
-    kcat.produce(topic, records, options).await;
-    Timestamps::Within(before - 1, now_ms() + 1)
 }
 
 fn partitions_used(consumed: &[Consumed]) -> Vec<i32> {
@@ -77,11 +39,11 @@ async fn kcat_round_trips_1000_keyed_records() {
         .create_topic(topic, 3)
         .await;
     let options = ProduceOptions {
-        headers: kcat_headers(),
+        headers: kcat::headers(),
         ..Default::default()
     };
-    let records = kcat_records(1000, topic, &options);
-    let timestamps = kcat_produce(&kcat, topic, &records, &options).await;
+    let records = kcat::records(1000, topic, &options);
+    let timestamps = kcat::produce_timed(&kcat, topic, &records, &options).await;
 
     // kcat -C -e must stop at each partition's end: that needs right high watermarks and last
     // stable offsets.
@@ -182,12 +144,12 @@ async fn kcat_compressed_batches_round_trip() {
             .await;
         let options = ProduceOptions {
             compression: Some(codec),
-            headers: kcat_headers(),
+            headers: kcat::headers(),
             config: vec!["linger.ms=50".to_owned()],
             ..Default::default()
         };
-        let records = kcat_records(150, &topic, &options);
-        let timestamps = kcat_produce(&kcat, &topic, &records, &options).await;
+        let records = kcat::records(150, &topic, &options);
+        let timestamps = kcat::produce_timed(&kcat, &topic, &records, &options).await;
         let consumed = kcat.consume(&topic, &[]).await;
         verify_round_trip(
             &format!("kcat -z {codec} -> kcat -C"),
@@ -465,11 +427,11 @@ async fn kcat_producing_to_an_unknown_topic_creates_it_when_auto_create_is_on() 
     let kcat = Kcat::new(&broker.bootstrap());
     let topic = "kcat-auto";
     let options = ProduceOptions {
-        headers: kcat_headers(),
+        headers: kcat::headers(),
         ..Default::default()
     };
-    let records = kcat_records(50, topic, &options);
-    let timestamps = kcat_produce(&kcat, topic, &records, &options).await;
+    let records = kcat::records(50, topic, &options);
+    let timestamps = kcat::produce_timed(&kcat, topic, &records, &options).await;
     let topics = KClient::new(Client::Confluent, &broker.bootstrap()).list_topics().await;
     assert_eq!(
         topics.get(topic),
@@ -502,7 +464,7 @@ async fn kcat_producing_to_an_unknown_topic_fails_when_auto_create_is_off() {
         ],
         ..Default::default()
     };
-    let records = kcat_records(3, topic, &options);
+    let records = kcat::records(3, topic, &options);
     let started = Instant::now();
     let output = kcat.produce_run(topic, &records, &options).await;
     assert!(

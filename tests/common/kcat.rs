@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::records::Record;
+use super::records::{Features, Record, generate, now_ms};
 use super::tools::{self, Output};
-use super::verify::Consumed;
+use super::verify::{Consumed, Timestamps};
 
 /// Ends each message on kcat's stdin (`-D`; kcat decodes the `\xNN` escapes).
 pub const MESSAGE_DELIMITER: &[u8] = b"\x01\x02\x03<end-of-message>\x03\x02\x01";
@@ -298,4 +298,42 @@ fn parse_headers(s: &str) -> Vec<(String, Option<Vec<u8>>)> {
             (name.to_owned(), value)
         })
         .collect()
+}
+
+/// What kcat can send: null keys (a message without the key delimiter), text header values
+/// (`-H name=value`, one set for every record); null values only with `-Z`.
+pub const FEATURES: Features = Features {
+    null_keys: true,
+    null_values: false,
+    null_header_values: true,
+    binary_header_values: false,
+};
+
+/// The headers every kcat-produced record carries: a repeated name, an empty and a null value,
+/// a non-ASCII name.
+pub fn headers() -> Vec<(&'static str, Option<&'static str>)> {
+    vec![
+        ("trace", Some("kcat")),
+        ("dup", Some("1")),
+        ("dup", Some("2")),
+        ("empty", Some("")),
+        ("null", None),
+        ("ключ", Some("значение")),
+    ]
+}
+
+/// Records for kcat: no timestamps (kcat stamps them).
+pub fn records(n: usize, tag: &str, options: &ProduceOptions<'_>) -> Vec<Record> {
+    let records: Vec<Record> = generate(n, tag, FEATURES, 0)
+        .into_iter()
+        .map(|r| Record { timestamp: None, ..r })
+        .collect();
+    Kcat::with_headers(&records, options)
+}
+
+/// Produces with kcat; returns the CreateTime bounds of the run.
+pub async fn produce_timed(kcat: &Kcat, topic: &str, records: &[Record], options: &ProduceOptions<'_>) -> Timestamps {
+    let before = now_ms();
+    kcat.produce(topic, records, options).await;
+    Timestamps::Within(before - 1, now_ms() + 1)
 }

@@ -52,7 +52,9 @@ impl Observer {
         }
     }
 
-    fn push(&self, member: &str, what: What) {
+    /// Records an event of `member`; members in the test's own process (the Rust client)
+    /// report through this.
+    pub fn push(&self, member: &str, what: What) {
         let event = Event {
             member: member.to_owned(),
             at: Instant::now(),

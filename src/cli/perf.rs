@@ -1,6 +1,7 @@
 //! `rill perf produce|consume`: throughput and latency, printed as Kafka's
 //! `kafka-producer-perf-test` and `kafka-consumer-perf-test` print them.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -127,6 +128,58 @@ impl Latencies {
     }
 }
 
+/// The records in flight of `rill perf produce`, oldest first, and what became of those done.
+///
+/// Checked after every send without waiting, so one task both sends and collects (as a
+/// librdkafka application polls its delivery reports): a record's latency runs from `send` to the
+/// first check that finds its batch done. Times are wall-clock microseconds, read once per record
+/// and also used as its timestamp, as Kafka's tool does.
+struct Tracker {
+    pending: VecDeque<(u64, DeliveryFuture)>,
+    latencies: Latencies,
+    record_bytes: u64,
+    errors: u64,
+    first_error: Option<String>,
+    interval: Duration,
+    next_report: Instant,
+}
+
+impl Tracker {
+    /// Takes the finished records off the front of the queue.
+    fn collect_done(&mut self) {
+        let mut now = None;
+        while let Some(result) = self.pending.front().and_then(|(_, d)| d.try_result()) {
+            let (sent, _) = self.pending.pop_front().expect("front exists");
+            let (now_us, _) = *now.get_or_insert_with(|| (wall_micros(), Instant::now()));
+            self.finish(sent, now_us, result.map(drop).map_err(|e| e.to_string()));
+        }
+        if let Some((_, now)) = now {
+            if now >= self.next_report {
+                self.latencies.report_window(now);
+                self.next_report = now + self.interval;
+            }
+        }
+    }
+
+    /// Waits for every record still in flight.
+    async fn wait_all(&mut self) {
+        while let Some((sent, delivery)) = self.pending.pop_front() {
+            let result = delivery.wait().await.map(drop).map_err(|e| e.to_string());
+            self.finish(sent, wall_micros(), result);
+        }
+    }
+
+    fn finish(&mut self, sent_us: u64, now_us: u64, result: Result<(), String>) {
+        match result {
+            Ok(()) => self.latencies.record(now_us.saturating_sub(sent_us), self.record_bytes),
+            Err(e) => {
+                self.errors += 1;
+                self.first_error.get_or_insert(e);
+            }
+        }
+    }
+}
+
 async fn produce(client: &ClientArgs, args: ProduceArgs) -> anyhow::Result<()> {
     if args.record_size == 0 {
         bail!("--record-size must be at least 1");
@@ -140,38 +193,29 @@ async fn produce(client: &ClientArgs, args: ProduceArgs) -> anyhow::Result<()> {
     let producer = Producer::from_properties(props.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .await
         .with_context(|| format!("connecting to {}", client.bootstrap_server))?;
-    // One payload of uppercase letters reused for every record, as Kafka's tool does.
-    let payload: Bytes = (0..args.record_size)
-        .map(|i| b'A' + ((i * 7 + i / 26) % 26) as u8)
-        .collect::<Vec<u8>>()
-        .into();
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Instant, DeliveryFuture)>(1 << 16);
+    // One payload of uppercase letters reused for every record, as Kafka's tool does; static for
+    // the life of the command, so that sharing it costs no reference counting.
+    let payload: &'static [u8] = Box::leak(
+        (0..args.record_size)
+            .map(|i| b'A' + ((i * 7 + i / 26) % 26) as u8)
+            .collect::<Vec<u8>>()
+            .into_boxed_slice(),
+    );
+    let payload = Bytes::from_static(payload);
     let record_bytes = args.record_size as u64;
-    let interval = Duration::from_millis(args.reporting_interval_ms.max(1));
-    let collector = tokio::spawn(async move {
-        let mut latencies = Latencies {
+    let mut tracker = Tracker {
+        pending: VecDeque::new(),
+        latencies: Latencies {
             window_start: Some(Instant::now()),
             ..Latencies::default()
-        };
-        let mut errors = 0u64;
-        let mut first_error = None;
-        let mut next_report = Instant::now() + interval;
-        while let Some((sent, delivery)) = rx.recv().await {
-            match delivery.wait().await {
-                Ok(_) => latencies.record(sent.elapsed().as_micros() as u64, record_bytes),
-                Err(e) => {
-                    errors += 1;
-                    first_error.get_or_insert_with(|| e.to_string());
-                }
-            }
-            let now = Instant::now();
-            if now >= next_report {
-                latencies.report_window(now);
-                next_report = now + interval;
-            }
-        }
-        (latencies, errors, first_error)
-    });
+        },
+        record_bytes,
+        errors: 0,
+        first_error: None,
+        interval: Duration::from_millis(args.reporting_interval_ms.max(1)),
+        next_report: Instant::now(),
+    };
+    tracker.next_report += tracker.interval;
     let start = Instant::now();
     for i in 0..args.num_records {
         if args.throughput > 0 {
@@ -180,18 +224,23 @@ async fn produce(client: &ClientArgs, args: ProduceArgs) -> anyhow::Result<()> {
                 tokio::time::sleep_until(due.into()).await;
             }
         }
-        let record = ProducerRecord::new(&args.topic).value(payload.clone());
-        let sent = Instant::now();
+        let sent = wall_micros();
+        let record = ProducerRecord::new(&args.topic)
+            .value(payload.clone())
+            .timestamp((sent / 1000) as i64);
         let delivery = producer.send(record).await.context("sending")?;
-        if tx.send((sent, delivery)).await.is_err() {
-            break;
-        }
+        tracker.pending.push_back((sent, delivery));
+        tracker.collect_done();
     }
-    drop(tx);
-    producer.flush().await;
-    let (mut latencies, errors, first_error) = collector.await.context("collecting deliveries")?;
+    tracker.wait_all().await;
     let elapsed = start.elapsed().as_secs_f64().max(1e-9);
     producer.close().await?;
+    let Tracker {
+        mut latencies,
+        errors,
+        first_error,
+        ..
+    } = tracker;
     let sent = latencies.all.len() as u64;
     let avg_ms = if sent > 0 {
         latencies.all.iter().map(|&l| u64::from(l)).sum::<u64>() as f64 / sent as f64 / 1000.0
@@ -314,7 +363,12 @@ async fn consume(client: &ClientArgs, args: ConsumeArgs) -> anyhow::Result<()> {
 }
 
 fn now_ms() -> i64 {
+    (wall_micros() / 1000) as i64
+}
+
+/// Microseconds since the epoch.
+fn wall_micros() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+        .map_or(0, |d| d.as_secs() * 1_000_000 + u64::from(d.subsec_micros()))
 }

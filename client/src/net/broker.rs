@@ -2,14 +2,17 @@
 //! matched to them by order and correlation id (the protocol answers in request order), so any
 //! number of requests can be in flight.
 
+use std::io::IoSlice;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, ProduceRequest, RequestHeader, ResponseHeader,
+};
 use kafka_protocol::protocol::{Decodable, HeaderVersion, Request, StrBytes};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
@@ -17,7 +20,7 @@ use tracing::debug;
 use super::versions::ApiVersions;
 use crate::connection::ConnectionError;
 use crate::error::ClientError;
-use crate::protocol::frame::{FrameReader, HeaderPrefix, encode_request};
+use crate::protocol::frame::{FrameError, FrameReader, HeaderPrefix, encode_produce, encode_request};
 
 /// Largest response accepted.
 const MAX_RESPONSE: usize = 1 << 30;
@@ -27,7 +30,8 @@ const QUEUE: usize = 1024;
 type Reply = oneshot::Sender<Result<Bytes, ConnectionError>>;
 
 struct Outgoing {
-    frame: Bytes,
+    /// The frame, in chunks written with one vectored write.
+    frame: Vec<Bytes>,
     correlation_id: i32,
     reply: Option<Reply>,
 }
@@ -129,8 +133,38 @@ impl BrokerConnection {
     /// requests started one after another are written in that order, which is what keeps a
     /// producer's batches in sequence while several are in flight.
     pub async fn start<R: Request>(&self, version: i16, request: &R) -> Result<Pending<R>, ClientError> {
+        self.start_with(version, |header| Ok(vec![encode_request(header, request)?]))
+            .await
+    }
+
+    /// [`BrokerConnection::start`] for a Produce request, whose record batches are written from
+    /// the request's own buffers rather than copied into the frame.
+    pub async fn start_produce(
+        &self,
+        version: i16,
+        request: &ProduceRequest,
+    ) -> Result<Pending<ProduceRequest>, ClientError> {
+        self.start_with(version, |header| encode_produce(header, request)).await
+    }
+
+    /// Sends a Produce request with acks=0, which gets no response.
+    pub async fn send_produce_without_response(
+        &self,
+        version: i16,
+        request: &ProduceRequest,
+    ) -> Result<(), ClientError> {
+        self.enqueue::<ProduceRequest>(version, None, |header| encode_produce(header, request))
+            .await
+            .map(drop)
+    }
+
+    async fn start_with<R: Request>(
+        &self,
+        version: i16,
+        encode: impl FnOnce(&RequestHeader) -> Result<Vec<Bytes>, FrameError>,
+    ) -> Result<Pending<R>, ClientError> {
         let (reply, rx) = oneshot::channel();
-        let correlation_id = self.enqueue(version, request, Some(reply)).await?;
+        let correlation_id = self.enqueue::<R>(version, Some(reply), encode).await?;
         Ok(Pending {
             connection: self.clone(),
             rx,
@@ -140,19 +174,19 @@ impl BrokerConnection {
         })
     }
 
-    /// Sends a request that gets no response (Produce with acks=0).
-    pub async fn send_without_response<R: Request>(&self, version: i16, request: &R) -> Result<(), ClientError> {
-        self.enqueue(version, request, None).await.map(drop)
-    }
-
-    async fn enqueue<R: Request>(&self, version: i16, request: &R, reply: Option<Reply>) -> Result<i32, ClientError> {
+    async fn enqueue<R: Request>(
+        &self,
+        version: i16,
+        reply: Option<Reply>,
+        encode: impl FnOnce(&RequestHeader) -> Result<Vec<Bytes>, FrameError>,
+    ) -> Result<i32, ClientError> {
         let correlation_id = self.correlation.fetch_add(1, Ordering::Relaxed);
         let header = RequestHeader::default()
             .with_request_api_key(R::KEY)
             .with_request_api_version(version)
             .with_correlation_id(correlation_id)
             .with_client_id(Some(self.client_id.clone()));
-        let frame = encode_request(&header, request).map_err(|e| self.error(e.into()))?;
+        let frame = encode(&header).map_err(|e| self.error(e.into()))?;
         self.tx
             .send(Outgoing {
                 frame,
@@ -267,7 +301,7 @@ async fn run(stream: TcpStream, mut rx: mpsc::Receiver<Outgoing>, addr: String) 
                     return;
                 }
             }
-            if let Err(e) = write.write_all(&out.frame).await {
+            if let Err(e) = write_chunks(&mut write, &out.frame).await {
                 debug!(broker = %addr, cause = %e, "write failed");
                 return;
             }
@@ -305,4 +339,27 @@ async fn run(stream: TcpStream, mut rx: mpsc::Receiver<Outgoing>, addr: String) 
         () = writer => {},
         () = reader => {},
     }
+}
+
+/// Writes every chunk, as few system calls as the socket allows.
+async fn write_chunks<W: AsyncWrite + Unpin>(write: &mut W, chunks: &[Bytes]) -> std::io::Result<()> {
+    /// Slices per call (Linux takes up to 1024).
+    const MAX_SLICES: usize = 64;
+    let (mut index, mut offset) = (0, 0);
+    while index < chunks.len() {
+        let mut slices = Vec::with_capacity((chunks.len() - index).min(MAX_SLICES));
+        slices.push(IoSlice::new(&chunks[index][offset..]));
+        slices.extend(chunks[index + 1..].iter().take(MAX_SLICES - 1).map(|c| IoSlice::new(c)));
+        let mut written = write.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while index < chunks.len() && written >= chunks[index].len() - offset {
+            written -= chunks[index].len() - offset;
+            index += 1;
+            offset = 0;
+        }
+        offset += written;
+    }
+    Ok(())
 }

@@ -5,15 +5,16 @@
 //! not fit `batch.size`, when it has waited `linger.ms`, or on flush; sealing assigns the
 //! idempotent sequence numbers, which a retry keeps.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::protocol::batch::Compression;
-use crate::protocol::builder::{ProducerStamp, seal_batch};
+use crate::protocol::builder::{ProducerStamp, batch_buffer, seal_batch};
 use bytes::Bytes;
-use tokio::sync::OwnedSemaphorePermit;
+use rustc_hash::FxHashMap;
 
+use super::buffer::{BufferPool, Lease, Reserved};
 use super::outcome::BatchOutcome;
 use crate::error::ClientError;
 
@@ -21,13 +22,14 @@ use crate::error::ClientError;
 pub(crate) type TopicPartition = (Arc<str>, i32);
 
 struct OpenBatch {
+    /// A [`batch_buffer`]: room for the header, then the records encoded so far.
     records: Vec<u8>,
     count: i32,
     base_timestamp: i64,
     max_timestamp: i64,
     created: Instant,
     outcome: Arc<BatchOutcome>,
-    permit: Option<OwnedSemaphorePermit>,
+    lease: Lease,
 }
 
 /// A batch ready to send (or to send again).
@@ -40,15 +42,94 @@ pub(crate) struct Sealed {
     pub(crate) outcome: Arc<BatchOutcome>,
     pub(crate) attempts: u32,
     pub(crate) not_before: Instant,
-    _permit: Option<OwnedSemaphorePermit>,
+    _lease: Lease,
 }
 
-#[derive(Default)]
 struct PartitionQueue {
+    tp: TopicPartition,
     open: Option<OpenBatch>,
     sealed: VecDeque<Sealed>,
     in_flight: Vec<Arc<BatchOutcome>>,
     next_sequence: i32,
+}
+
+impl PartitionQueue {
+    fn new(tp: TopicPartition) -> Self {
+        Self {
+            tp,
+            open: None,
+            sealed: VecDeque::new(),
+            in_flight: Vec::new(),
+            next_sequence: 0,
+        }
+    }
+
+    /// Moves the open batch, if any, to the end of the sealed queue, assigning its sequence
+    /// numbers.
+    fn seal(&mut self, stamp: Option<(i64, i16)>, codec: Compression) {
+        let Some(open) = self.open.take() else { return };
+        let base_sequence = if stamp.is_some() { self.next_sequence } else { -1 };
+        if stamp.is_some() {
+            self.next_sequence = self.next_sequence.wrapping_add(open.count) & i32::MAX;
+        }
+        let producer = stamp.map_or(ProducerStamp::NONE, |(producer_id, producer_epoch)| ProducerStamp {
+            producer_id,
+            producer_epoch,
+            base_sequence,
+        });
+        let wire = seal_batch(
+            open.records,
+            open.count,
+            open.base_timestamp,
+            open.max_timestamp,
+            producer,
+            codec,
+        )
+        .map(Bytes::from)
+        .map_err(|e| Arc::new(ClientError::Records(e.to_string())));
+        self.sealed.push_back(Sealed {
+            tp: self.tp.clone(),
+            wire,
+            base_sequence,
+            created: open.created,
+            outcome: open.outcome,
+            attempts: 0,
+            not_before: open.created,
+            _lease: open.lease,
+        });
+    }
+
+    fn is_idle(&self) -> bool {
+        self.open.is_none() && self.sealed.is_empty() && self.in_flight.is_empty()
+    }
+}
+
+/// One topic's partition queues (index = partition) and its sticky partition (-1 before the
+/// first) with the round-robin cursor that picks the next one.
+struct TopicQueues {
+    queues: Vec<PartitionQueue>,
+    sticky: i32,
+    cursor: u32,
+}
+
+/// Where a record goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Placement {
+    /// The partition the record names.
+    Explicit(i32),
+    /// By the murmur2 hash of its key, modulo the partition count.
+    KeyHash(u32),
+    /// Sticky partitioning for records without key or partition (KIP-480).
+    Sticky,
+}
+
+/// Why a record could not be appended.
+pub(crate) enum AppendError<'a> {
+    /// The topic's partition count is not known yet ([`Accumulator::add_topic`]); the permit
+    /// room comes back for the next attempt.
+    UnknownTopic(Reserved<'a>),
+    /// An explicit partition the topic does not have.
+    NoSuchPartition { partitions: u32 },
 }
 
 /// Batching settings.
@@ -70,16 +151,19 @@ pub(crate) struct Appended {
 
 /// All partitions' batches.
 pub(crate) struct Accumulator {
-    partitions: HashMap<TopicPartition, PartitionQueue>,
+    topics: FxHashMap<Arc<str>, TopicQueues>,
+    /// `buffer.memory`, which batches hold leases on.
+    pool: Arc<BufferPool>,
     settings: BatchSettings,
     stamp: Option<(i64, i16)>,
     flushing: bool,
 }
 
 impl Accumulator {
-    pub(crate) fn new(settings: BatchSettings) -> Self {
+    pub(crate) fn new(settings: BatchSettings, pool: Arc<BufferPool>) -> Self {
         Self {
-            partitions: HashMap::new(),
+            topics: FxHashMap::default(),
+            pool,
             settings,
             stamp: None,
             flushing: false,
@@ -91,71 +175,101 @@ impl Accumulator {
         self.stamp = Some((producer_id, epoch));
     }
 
-    /// Whether a record of `size` bytes can join `tp`'s open batch. If the batch is there but
-    /// too full, it is sealed now (sticky partitioning then moves to another partition).
-    pub(crate) fn fits_open(&mut self, tp: &TopicPartition, size: usize) -> bool {
-        let (stamp, settings) = (self.stamp, self.settings);
-        let Some(queue) = self.partitions.get_mut(tp) else {
-            return false;
+    /// Records that `topic` has `partitions` partitions (from metadata); a count can only grow.
+    pub(crate) fn add_topic(&mut self, topic: &str, partitions: u32) {
+        let name: Arc<str> = match self.topics.get_key_value(topic) {
+            Some((name, _)) => Arc::clone(name),
+            None => Arc::from(topic),
         };
-        match &queue.open {
-            Some(open) if open.records.len() + size <= settings.batch_size => true,
-            Some(_) => {
-                seal(tp, queue, stamp, settings.codec);
-                false
-            }
-            None => false,
+        let entry = self.topics.entry(Arc::clone(&name)).or_insert_with(|| TopicQueues {
+            queues: Vec::new(),
+            sticky: -1,
+            cursor: 0,
+        });
+        while entry.queues.len() < partitions as usize {
+            let index = entry.queues.len() as i32;
+            entry.queues.push(PartitionQueue::new((Arc::clone(&name), index)));
         }
     }
 
-    /// Appends one encoded record; `encode` writes it given its offset delta and the batch's base
-    /// timestamp.
-    pub(crate) fn append(
+    fn queue_mut(&mut self, tp: &TopicPartition) -> Option<&mut PartitionQueue> {
+        self.topics.get_mut(&tp.0)?.queues.get_mut(usize::try_from(tp.1).ok()?)
+    }
+
+    /// Appends one encoded record to `topic` where `placement` puts it; `encode` writes the
+    /// record given its offset delta and the batch's base timestamp.
+    pub(crate) fn append<'a>(
         &mut self,
-        tp: &TopicPartition,
+        topic: &str,
+        placement: Placement,
         timestamp: i64,
         size: usize,
-        permit: OwnedSemaphorePermit,
+        room: Reserved<'a>,
         encode: impl FnOnce(&mut Vec<u8>, i32, i64),
-    ) -> Appended {
-        let settings = self.settings;
-        let stamp = self.stamp;
-        let queue = self.partitions.entry(tp.clone()).or_default();
+    ) -> Result<Appended, AppendError<'a>> {
+        let (stamp, settings, pool) = (self.stamp, self.settings, &self.pool);
+        let Some(topic) = self.topics.get_mut(topic) else {
+            return Err(AppendError::UnknownTopic(room));
+        };
+        let partitions = topic.queues.len() as u32;
+        let mut wake = false;
+        let partition = match placement {
+            _ if partitions == 0 => return Err(AppendError::NoSuchPartition { partitions }),
+            Placement::Explicit(p) if p >= 0 && (p as u32) < partitions => p as usize,
+            Placement::Explicit(_) => return Err(AppendError::NoSuchPartition { partitions }),
+            Placement::KeyHash(hash) => (hash % partitions) as usize,
+            Placement::Sticky => {
+                // Stick to one partition while its open batch has room, then seal that batch and
+                // move to the next, so that batches fill up instead of spreading thin.
+                let current = usize::try_from(topic.sticky).ok().and_then(|p| topic.queues.get_mut(p));
+                let stays = match current.as_ref().and_then(|q| q.open.as_ref()) {
+                    Some(open) => open.records.len() + size <= settings.batch_size,
+                    None => false,
+                };
+                if !stays {
+                    if let Some(queue) = current {
+                        queue.seal(stamp, settings.codec);
+                    }
+                    topic.cursor = topic.cursor.wrapping_add(1);
+                    topic.sticky = (topic.cursor % partitions) as i32;
+                    wake = true;
+                }
+                topic.sticky as usize
+            }
+        };
+        let queue = &mut topic.queues[partition];
         if queue
             .open
             .as_ref()
             .is_some_and(|b| b.count > 0 && b.records.len() + size > settings.batch_size)
         {
-            seal(tp, queue, stamp, settings.codec);
+            queue.seal(stamp, settings.codec);
         }
-        let mut wake = queue.open.is_none();
+        wake |= queue.open.is_none();
         let batch = queue.open.get_or_insert_with(|| OpenBatch {
-            records: Vec::with_capacity(settings.batch_size.min(1 << 20).max(size)),
+            records: batch_buffer(settings.batch_size.min(1 << 20).max(size)),
             count: 0,
             base_timestamp: timestamp,
             max_timestamp: timestamp,
             created: Instant::now(),
-            outcome: Arc::new(BatchOutcome::default()),
-            permit: None,
+            outcome: Arc::new(BatchOutcome::new(Arc::clone(&queue.tp.0), queue.tp.1)),
+            lease: Lease::new(pool),
         });
         let offset_delta = batch.count;
         encode(&mut batch.records, offset_delta, batch.base_timestamp);
         batch.count += 1;
         batch.max_timestamp = batch.max_timestamp.max(timestamp);
-        match &mut batch.permit {
-            Some(held) => held.merge(permit),
-            None => batch.permit = Some(permit),
-        }
+        batch.lease.add(room);
         let outcome = Arc::clone(&batch.outcome);
         if batch.records.len() >= settings.batch_size {
-            seal(tp, queue, stamp, settings.codec);
+            queue.seal(stamp, settings.codec);
             wake = true;
         }
-        Appended {
+        Ok(Appended {
             outcome,
             offset_delta,
             wake,
-        }
+        })
     }
 
     /// Seals every open batch at once (flush), and keeps doing so until [`Accumulator::flushed`].
@@ -163,9 +277,9 @@ impl Accumulator {
         self.flushing = true;
         let (stamp, codec) = (self.stamp, self.settings.codec);
         let mut outcomes = Vec::new();
-        for (tp, queue) in &mut self.partitions {
+        for queue in self.topics.values_mut().flat_map(|t| t.queues.iter_mut()) {
             if queue.open.is_some() {
-                seal(tp, queue, stamp, codec);
+                queue.seal(stamp, codec);
             }
             // Retried batches are both sealed and in flight; wait for each once.
             for outcome in queue.sealed.iter().map(|s| &s.outcome).chain(queue.in_flight.iter()) {
@@ -187,11 +301,11 @@ impl Accumulator {
         let (stamp, settings, flushing) = (self.stamp, self.settings, self.flushing);
         let mut ready = Vec::new();
         let mut next: Option<Instant> = None;
-        for (tp, queue) in &mut self.partitions {
+        for queue in self.topics.values_mut().flat_map(|t| t.queues.iter_mut()) {
             if let Some(open) = &queue.open {
                 let due = open.created + settings.linger;
                 if flushing || due <= now {
-                    seal(tp, queue, stamp, settings.codec);
+                    queue.seal(stamp, settings.codec);
                 } else {
                     next = Some(next.map_or(due, |n| n.min(due)));
                 }
@@ -229,14 +343,21 @@ impl Accumulator {
 
     /// A sent batch is done (acknowledged or failed for good).
     pub(crate) fn done(&mut self, tp: &TopicPartition, outcome: &Arc<BatchOutcome>) {
-        if let Some(queue) = self.partitions.get_mut(tp) {
+        if let Some(queue) = self.queue_mut(tp) {
             queue.in_flight.retain(|o| !Arc::ptr_eq(o, outcome));
         }
     }
 
     /// Puts a batch back to be sent again, in sequence order ahead of newer batches.
     pub(crate) fn retry(&mut self, mut batch: Sealed, not_before: Instant) {
-        let queue = self.partitions.entry(batch.tp.clone()).or_default();
+        let Some(queue) = self.queue_mut(&batch.tp) else {
+            // Queues are never removed, so a batch's partition is always there.
+            batch.outcome.complete(Err(Arc::new(ClientError::IllegalState(format!(
+                "no queue for partition {}-{}",
+                batch.tp.0, batch.tp.1
+            )))));
+            return;
+        };
         batch.attempts += 1;
         batch.not_before = not_before;
         let at = queue
@@ -249,41 +370,8 @@ impl Accumulator {
 
     /// Whether anything is waiting or in flight.
     pub(crate) fn is_empty(&self) -> bool {
-        self.partitions
+        self.topics
             .values()
-            .all(|q| q.open.is_none() && q.sealed.is_empty() && q.in_flight.is_empty())
+            .all(|t| t.queues.iter().all(PartitionQueue::is_idle))
     }
-}
-
-fn seal(tp: &TopicPartition, queue: &mut PartitionQueue, stamp: Option<(i64, i16)>, codec: Compression) {
-    let Some(open) = queue.open.take() else { return };
-    let base_sequence = if stamp.is_some() { queue.next_sequence } else { -1 };
-    if stamp.is_some() {
-        queue.next_sequence = queue.next_sequence.wrapping_add(open.count) & i32::MAX;
-    }
-    let producer = stamp.map_or(ProducerStamp::NONE, |(producer_id, producer_epoch)| ProducerStamp {
-        producer_id,
-        producer_epoch,
-        base_sequence,
-    });
-    let wire = seal_batch(
-        &open.records,
-        open.count,
-        open.base_timestamp,
-        open.max_timestamp,
-        producer,
-        codec,
-    )
-    .map(Bytes::from)
-    .map_err(|e| Arc::new(ClientError::Records(e.to_string())));
-    queue.sealed.push_back(Sealed {
-        tp: tp.clone(),
-        wire,
-        base_sequence,
-        created: open.created,
-        outcome: open.outcome,
-        attempts: 0,
-        not_before: open.created,
-        _permit: open.permit,
-    });
 }

@@ -15,21 +15,22 @@
 //! ```
 
 mod accumulator;
+mod buffer;
 mod outcome;
 mod partitioner;
 mod sender;
 
-use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{InitProducerIdRequest, ProducerId};
-use tokio::sync::{Semaphore, TryAcquireError};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use self::accumulator::{Accumulator, BatchSettings};
+use self::accumulator::{Accumulator, AppendError, BatchSettings, Placement};
+use self::buffer::BufferPool;
 pub use self::outcome::{DeliveryFuture, RecordMetadata};
 pub use self::partitioner::{murmur2, partition_for_key};
 use self::sender::{SenderSettings, Shared};
@@ -149,19 +150,11 @@ impl ProducerConfig {
     }
 }
 
-/// The current sticky partition of a topic (-1 before the first) and the round-robin cursor
-/// that picks the next one.
-type StickyChoice = (i32, u32);
-
 /// An asynchronous producer. Cloning shares it.
 #[derive(Clone)]
 pub struct Producer {
     shared: Arc<Shared>,
-    buffer: Arc<Semaphore>,
-    /// Partition counts by topic.
-    topics: Arc<Mutex<HashMap<Arc<str>, u32>>>,
-    /// Sticky partition and round-robin cursor by topic, for unkeyed records.
-    sticky: Arc<Mutex<HashMap<Arc<str>, StickyChoice>>>,
+    buffer: Arc<BufferPool>,
     config: Arc<ProducerConfig>,
     sender: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
@@ -192,12 +185,14 @@ impl Producer {
     pub async fn new(config: ProducerConfig) -> Result<Self, ClientError> {
         let cluster = Cluster::connect(config.common.clone()).await?;
         let p = &config.producer;
-        let mut accumulator = Accumulator::new(BatchSettings {
+        let buffer = BufferPool::new(p.buffer_memory.clamp(1, i64::MAX) as usize);
+        let settings = BatchSettings {
             batch_size: p.batch_size.max(1) as usize,
             linger: Duration::from_millis(p.linger_ms.max(0) as u64),
             codec: config.codec(),
             max_in_flight: p.max_in_flight_requests_per_connection.max(1) as usize,
-        });
+        };
+        let mut accumulator = Accumulator::new(settings, Arc::clone(&buffer));
         if p.enable_idempotence {
             let connection = cluster.any().await?;
             let request = InitProducerIdRequest::default()
@@ -223,17 +218,12 @@ impl Producer {
                 max_request_size: p.max_request_size.max(1) as usize,
             },
             closing: CancellationToken::new(),
+            closed: AtomicBool::new(false),
         });
         let sender = tokio::spawn(sender::run(Arc::clone(&shared)));
-        let buffer = Arc::new(Semaphore::new(
-            p.buffer_memory
-                .clamp(1, (Semaphore::MAX_PERMITS as i64).min(i64::from(u32::MAX))) as usize,
-        ));
         Ok(Self {
             shared,
             buffer,
-            topics: Arc::default(),
-            sticky: Arc::default(),
             config: Arc::new(config),
             sender: Arc::new(Mutex::new(Some(sender))),
         })
@@ -244,64 +234,24 @@ impl Producer {
         &self.shared.cluster
     }
 
-    async fn partitions(&self, topic: &str) -> Result<(Arc<str>, u32), ClientError> {
-        if let Some((name, count)) = self
-            .topics
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_key_value(topic)
-        {
-            return Ok((Arc::clone(name), *count));
-        }
-        let info = self.shared.cluster.topic(topic, true).await?;
-        let name: Arc<str> = Arc::from(topic);
-        let count = info.partitions.len() as u32;
-        self.topics
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(Arc::clone(&name), count);
-        Ok((name, count))
-    }
-
-    /// The partition for an unkeyed record (KIP-480): stick to one partition while its batch
-    /// has room, then move to the next, so that batches fill up instead of spreading thin.
-    fn sticky_partition(&self, topic: &Arc<str>, partitions: u32, size: usize) -> i32 {
-        let mut sticky = self.sticky.lock().unwrap_or_else(|p| p.into_inner());
-        let (current, cursor) = sticky.entry(Arc::clone(topic)).or_insert((-1, 0));
-        let tp = (Arc::clone(topic), *current);
-        if *current < 0 || !self.shared.accumulator().fits_open(&tp, size) {
-            *cursor = cursor.wrapping_add(1);
-            *current = (*cursor % partitions.max(1)) as i32;
-            self.shared.wake.notify_one();
-        }
-        *current
-    }
-
     /// Queues a record; waits only for buffer room (`buffer.memory`) or first metadata. The
     /// returned future resolves when the record is acknowledged.
     pub async fn send(&self, record: ProducerRecord) -> Result<DeliveryFuture, ClientError> {
-        if self.shared.closing.is_cancelled() {
+        if self.shared.closed.load(Ordering::Relaxed) {
             return Err(ClientError::Closed("producer"));
         }
-        let (topic, partitions) = self.partitions(&record.topic).await?;
         let headers: Vec<HeaderRef<'_>> = record
             .headers
             .iter()
             .map(|(k, v)| (k.as_bytes(), v.as_deref()))
             .collect();
         let size = new_record_len(record.key.as_deref(), record.value.as_deref(), &headers);
-        let partition = match record.partition {
-            Some(p) if p >= 0 && (p as u32) < partitions => p,
-            Some(p) => {
-                return Err(ClientError::InvalidRecord(format!(
-                    "topic {} has {partitions} partitions, not partition {p}",
-                    record.topic
-                )));
+        let placement = match (record.partition, &record.key) {
+            (Some(p), _) => Placement::Explicit(p),
+            (None, Some(key)) if !self.config.producer.partitioner_ignore_keys => {
+                Placement::KeyHash(murmur2(key) & 0x7fff_ffff)
             }
-            None => match &record.key {
-                Some(key) if !self.config.producer.partitioner_ignore_keys => partition_for_key(key, partitions) as i32,
-                _ => self.sticky_partition(&topic, partitions, size),
-            },
+            (None, _) => Placement::Sticky,
         };
         let max = self.config.producer.max_request_size.max(1) as usize;
         if size > max {
@@ -309,43 +259,52 @@ impl Producer {
                 "{size} bytes exceed max.request.size ({max})"
             )));
         }
-        let permits = (size as u32).min(self.config.producer.buffer_memory.clamp(1, i64::from(u32::MAX)) as u32);
-        let permit = match Arc::clone(&self.buffer).try_acquire_many_owned(permits) {
-            Ok(permit) => permit,
-            Err(TryAcquireError::Closed) => return Err(ClientError::Closed("producer")),
-            Err(TryAcquireError::NoPermits) => {
-                let wait = Duration::from_millis(self.config.producer.max_block_ms.max(0) as u64);
-                tokio::time::timeout(wait, Arc::clone(&self.buffer).acquire_many_owned(permits))
-                    .await
-                    .map_err(|_| ClientError::Timeout {
-                        what: "waiting for buffer.memory".to_owned(),
-                        ms: wait.as_millis() as u64,
-                    })?
-                    .map_err(|_| ClientError::Closed("producer"))?
-            }
-        };
+        let max_block = Duration::from_millis(self.config.producer.max_block_ms.max(0) as u64);
+        let room = self.buffer.reserve(size, max_block).await?;
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
-        let tp = (Arc::clone(&topic), partition);
-        let appended = self
+        let encode = |out: &mut Vec<u8>, delta: i32, base: i64| {
+            put_new_record(
+                out,
+                delta,
+                timestamp - base,
+                record.key.as_deref(),
+                record.value.as_deref(),
+                &headers,
+            );
+        };
+        let first = self
             .shared
             .accumulator()
-            .append(&tp, timestamp, size, permit, |out, delta, base| {
-                put_new_record(
-                    out,
-                    delta,
-                    timestamp - base,
-                    record.key.as_deref(),
-                    record.value.as_deref(),
-                    &headers,
-                );
-            });
+            .append(&record.topic, placement, timestamp, size, room, encode);
+        let appended = match first {
+            Ok(appended) => Ok(appended),
+            Err(AppendError::UnknownTopic(room)) => {
+                // The topic's first record: learn its partition count, then append again.
+                let info = self.shared.cluster.topic(&record.topic, true).await?;
+                let mut accumulator = self.shared.accumulator();
+                accumulator.add_topic(&record.topic, info.partitions.len() as u32);
+                accumulator.append(&record.topic, placement, timestamp, size, room, encode)
+            }
+            Err(e) => Err(e),
+        };
+        let appended = match appended {
+            Ok(appended) => appended,
+            Err(AppendError::NoSuchPartition { partitions }) => {
+                return Err(ClientError::InvalidRecord(format!(
+                    "topic {} has {partitions} partitions, not partition {}",
+                    record.topic,
+                    record.partition.unwrap_or(-1)
+                )));
+            }
+            Err(AppendError::UnknownTopic(_)) => {
+                return Err(ClientError::UnknownTopic { topic: record.topic });
+            }
+        };
         if appended.wake {
             self.shared.wake.notify_one();
         }
         Ok(DeliveryFuture {
             outcome: appended.outcome,
-            topic,
-            partition,
             offset_delta: appended.offset_delta,
             timestamp,
         })
@@ -356,14 +315,7 @@ impl Producer {
         let outcomes = self.shared.accumulator().begin_flush();
         self.shared.wake.notify_one();
         for outcome in outcomes {
-            let future = DeliveryFuture {
-                outcome,
-                topic: Arc::from(""),
-                partition: 0,
-                offset_delta: 0,
-                timestamp: 0,
-            };
-            let _ = future.wait().await;
+            let _ = outcome.wait().await;
         }
         self.shared.accumulator().flushed();
     }
@@ -371,6 +323,7 @@ impl Producer {
     /// Flushes, then stops the background sender. Later sends fail.
     pub async fn close(&self) -> Result<(), ClientError> {
         self.flush().await;
+        self.shared.closed.store(true, Ordering::Relaxed);
         self.shared.closing.cancel();
         self.shared.wake.notify_one();
         let sender = self.sender.lock().unwrap_or_else(|p| p.into_inner()).take();

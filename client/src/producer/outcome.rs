@@ -25,20 +25,32 @@ pub struct RecordMetadata {
 pub(crate) type BatchResult = Result<(i64, i64), Arc<ClientError>>;
 
 /// Set once when a batch completes; wakes every waiting record future.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct BatchOutcome {
+    /// The batch's topic and partition.
+    topic: Arc<str>,
+    partition: i32,
     result: OnceLock<BatchResult>,
     done: Notify,
 }
 
 impl BatchOutcome {
+    pub(crate) fn new(topic: Arc<str>, partition: i32) -> Self {
+        Self {
+            topic,
+            partition,
+            result: OnceLock::new(),
+            done: Notify::new(),
+        }
+    }
+
     pub(crate) fn complete(&self, result: BatchResult) {
         if self.result.set(result).is_ok() {
             self.done.notify_waiters();
         }
     }
 
-    async fn wait(&self) -> &BatchResult {
+    pub(crate) async fn wait(&self) -> &BatchResult {
         if let Some(result) = self.result.get() {
             return result;
         }
@@ -58,8 +70,6 @@ impl BatchOutcome {
 #[derive(Debug)]
 pub struct DeliveryFuture {
     pub(crate) outcome: Arc<BatchOutcome>,
-    pub(crate) topic: Arc<str>,
-    pub(crate) partition: i32,
     pub(crate) offset_delta: i32,
     pub(crate) timestamp: i64,
 }
@@ -67,15 +77,26 @@ pub struct DeliveryFuture {
 impl DeliveryFuture {
     /// The partition the record was put in.
     pub fn partition(&self) -> i32 {
-        self.partition
+        self.outcome.partition
     }
 
     /// Waits for the outcome.
     pub async fn wait(self) -> Result<RecordMetadata, Arc<ClientError>> {
-        let (base, log_append_time) = self.outcome.wait().await.clone()?;
+        let result = self.outcome.wait().await;
+        self.metadata(result)
+    }
+
+    /// The outcome if the record's batch has one already, without waiting: for callers that
+    /// watch many records, as `rill perf produce` does.
+    pub fn try_result(&self) -> Option<Result<RecordMetadata, Arc<ClientError>>> {
+        self.outcome.result.get().map(|result| self.metadata(result))
+    }
+
+    fn metadata(&self, result: &BatchResult) -> Result<RecordMetadata, Arc<ClientError>> {
+        let (base, log_append_time) = result.clone()?;
         Ok(RecordMetadata {
-            topic: self.topic,
-            partition: self.partition,
+            topic: Arc::clone(&self.outcome.topic),
+            partition: self.outcome.partition,
             offset: if base < 0 {
                 -1
             } else {

@@ -4,6 +4,7 @@
 //! deduplicates), or failed.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,8 @@ pub(crate) struct Shared {
     pub(crate) wake: Notify,
     pub(crate) settings: SenderSettings,
     pub(crate) closing: CancellationToken,
+    /// Set with `closing`, for the per-record check in `send` (cheaper than the token's lock).
+    pub(crate) closed: AtomicBool,
 }
 
 impl Shared {
@@ -168,7 +171,7 @@ async fn produce(shared: &Arc<Shared>, leader: i32, batches: Vec<Sealed>) {
     for batches in split_requests(batches, shared.settings.max_request_size) {
         let request = produce_request(shared.settings, &batches);
         if shared.settings.acks == 0 {
-            let sent = connection.send_without_response(version, &request).await;
+            let sent = connection.send_produce_without_response(version, &request).await;
             for batch in batches {
                 match &sent {
                     Ok(()) => settle(shared, batch, Ok((-1, -1))),
@@ -177,7 +180,7 @@ async fn produce(shared: &Arc<Shared>, leader: i32, batches: Vec<Sealed>) {
             }
             continue;
         }
-        match connection.start(version, &request).await {
+        match connection.start_produce(version, &request).await {
             Ok(pending) => {
                 let shared = Arc::clone(shared);
                 tokio::spawn(async move {

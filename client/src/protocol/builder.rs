@@ -135,7 +135,7 @@ fn finish(out: &mut [u8]) {
 fn encode(records: &[NewRecord], stamp: ProducerStamp) -> Vec<u8> {
     let base_timestamp = records.first().map_or(0, |r| r.timestamp);
     let max_timestamp = records.iter().map(|r| r.timestamp).max().unwrap_or(base_timestamp);
-    let mut area = Vec::with_capacity(records.len() * 32);
+    let mut area = batch_buffer(records.len() * 32);
     for (delta, record) in records.iter().enumerate() {
         let headers: Vec<HeaderRef<'_>> = record
             .headers
@@ -152,7 +152,7 @@ fn encode(records: &[NewRecord], stamp: ProducerStamp) -> Vec<u8> {
         );
     }
     match seal_batch(
-        &area,
+        area,
         records.len() as i32,
         base_timestamp,
         max_timestamp,
@@ -219,41 +219,52 @@ pub fn new_record_len(key: Option<&[u8]>, value: Option<&[u8]>, headers: &[Heade
     1 + 10 + 5 + opt_bytes_len(key) + opt_bytes_len(value) + varint_len(headers.len() as i32) + headers_len + 5
 }
 
-/// Builds a batch header in front of an encoded record area (compressed with `codec`), with
-/// base offset 0: what a producer sends.
-#[allow(clippy::too_many_arguments)]
+/// A buffer to encode a batch's records into (with [`put_new_record`]): `HEADER_LEN` bytes kept
+/// for the header that [`seal_batch`] writes, and room for `capacity` bytes of records.
+pub fn batch_buffer(capacity: usize) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(HEADER_LEN + capacity);
+    buf.resize(HEADER_LEN, 0);
+    buf
+}
+
+/// Seals a batch from a [`batch_buffer`] holding `count` encoded records: writes the header,
+/// with base offset 0 (what a producer sends), in place, compressing the records first with
+/// `codec`.
 pub fn seal_batch(
-    records: &[u8],
+    mut buf: Vec<u8>,
     count: i32,
     base_timestamp: i64,
     max_timestamp: i64,
     stamp: ProducerStamp,
     codec: Compression,
 ) -> Result<Vec<u8>, CompressionError> {
-    let packed;
-    let area = if codec == Compression::None {
-        records
-    } else {
-        packed = compress(codec, records)?;
-        &packed
+    if codec != Compression::None {
+        let packed = compress(codec, &buf[HEADER_LEN..])?;
+        buf.truncate(HEADER_LEN);
+        buf.extend_from_slice(&packed);
+    }
+    let mut header = [0u8; HEADER_LEN];
+    let mut at = 0;
+    let mut put = |bytes: &[u8]| {
+        header[at..at + bytes.len()].copy_from_slice(bytes);
+        at += bytes.len();
     };
-    let mut out = Vec::with_capacity(HEADER_LEN + area.len());
-    out.extend_from_slice(&0i64.to_be_bytes());
-    out.extend_from_slice(&0i32.to_be_bytes());
-    out.extend_from_slice(&(-1i32).to_be_bytes());
-    out.push(MAGIC_V2 as u8);
-    out.extend_from_slice(&0u32.to_be_bytes());
-    out.extend_from_slice(&codec_bits(codec).to_be_bytes());
-    out.extend_from_slice(&(count - 1).to_be_bytes());
-    out.extend_from_slice(&base_timestamp.to_be_bytes());
-    out.extend_from_slice(&max_timestamp.to_be_bytes());
-    out.extend_from_slice(&stamp.producer_id.to_be_bytes());
-    out.extend_from_slice(&stamp.producer_epoch.to_be_bytes());
-    out.extend_from_slice(&stamp.base_sequence.to_be_bytes());
-    out.extend_from_slice(&count.to_be_bytes());
-    out.extend_from_slice(area);
-    finish(&mut out);
-    Ok(out)
+    put(&0i64.to_be_bytes());
+    put(&0i32.to_be_bytes());
+    put(&(-1i32).to_be_bytes());
+    put(&[MAGIC_V2 as u8]);
+    put(&0u32.to_be_bytes());
+    put(&codec_bits(codec).to_be_bytes());
+    put(&(count - 1).to_be_bytes());
+    put(&base_timestamp.to_be_bytes());
+    put(&max_timestamp.to_be_bytes());
+    put(&stamp.producer_id.to_be_bytes());
+    put(&stamp.producer_epoch.to_be_bytes());
+    put(&stamp.base_sequence.to_be_bytes());
+    put(&count.to_be_bytes());
+    buf[..HEADER_LEN].copy_from_slice(&header);
+    finish(&mut buf);
+    Ok(buf)
 }
 
 fn put_opt_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {

@@ -1,7 +1,7 @@
 //! Length-prefixed framing: every request and response is an `i32` size followed by that many bytes.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{ProduceRequest, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Encodable, HeaderVersion, Request};
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -180,6 +180,87 @@ pub fn encode_request<R: Request>(header: &RequestHeader, request: &R) -> Result
     Ok(out.freeze())
 }
 
+/// Encodes a Produce request (versions 3 to 12, which name topics) as the crate's encoder would,
+/// but as a list of chunks in which each partition's record batches are the caller's own
+/// [`Bytes`], not copied: written with vectored writes, a producer's batches go from its buffers
+/// to the socket.
+pub fn encode_produce(header: &RequestHeader, request: &ProduceRequest) -> Result<Vec<Bytes>, FrameError> {
+    let version = header.request_api_version;
+    if !(3..=12).contains(&version) {
+        return Err(FrameError::Encode {
+            what: "Produce request",
+            source: format!("version {version} is not encoded in chunks").into(),
+        });
+    }
+    let flexible = version >= 9;
+    let header_version = ProduceRequest::header_version(version);
+    let size = header
+        .compute_size(header_version)
+        .map_err(anyhow_err("request header"))?
+        + request.compute_size(version).map_err(anyhow_err("request body"))?;
+    let mut chunks = Vec::new();
+    let mut head = BytesMut::with_capacity(256);
+    head.put_i32(size as i32);
+    header
+        .encode(&mut head, header_version)
+        .map_err(anyhow_err("request header"))?;
+    let put_len = |out: &mut BytesMut, len: Option<usize>, wide: bool| match (flexible, len) {
+        (true, None) => put_uvarint(out, 0),
+        (true, Some(n)) => put_uvarint(out, n as u32 + 1),
+        (false, None) if wide => out.put_i32(-1),
+        (false, None) => out.put_i16(-1),
+        (false, Some(n)) if wide => out.put_i32(n as i32),
+        (false, Some(n)) => out.put_i16(n as i16),
+    };
+    let put_count = |out: &mut BytesMut, n: usize| {
+        if flexible {
+            put_uvarint(out, n as u32 + 1);
+        } else {
+            out.put_i32(n as i32);
+        }
+    };
+    let transactional_id = request.transactional_id.as_ref().map(|id| id.0.as_bytes());
+    put_len(&mut head, transactional_id.map(<[u8]>::len), false);
+    head.put_slice(transactional_id.unwrap_or_default());
+    head.put_i16(request.acks);
+    head.put_i32(request.timeout_ms);
+    put_count(&mut head, request.topic_data.len());
+    for topic in &request.topic_data {
+        let name = topic.name.0.as_bytes();
+        put_len(&mut head, Some(name.len()), false);
+        head.put_slice(name);
+        put_count(&mut head, topic.partition_data.len());
+        for partition in &topic.partition_data {
+            head.put_i32(partition.index);
+            let records = partition.records.as_ref();
+            put_len(&mut head, records.map(Bytes::len), true);
+            if let Some(records) = records.filter(|r| !r.is_empty()) {
+                chunks.push(head.split().freeze());
+                chunks.push(records.clone());
+            }
+            if flexible {
+                put_uvarint(&mut head, 0);
+            }
+        }
+        if flexible {
+            put_uvarint(&mut head, 0);
+        }
+    }
+    if flexible {
+        put_uvarint(&mut head, 0);
+    }
+    chunks.push(head.freeze());
+    Ok(chunks)
+}
+
+fn put_uvarint(out: &mut BytesMut, mut value: u32) {
+    while value >= 0x80 {
+        out.put_u8((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.put_u8(value as u8);
+}
+
 /// Wraps the codec's error (an `anyhow::Error`) with what was being encoded.
 fn anyhow_err<E: Into<Box<dyn std::error::Error + Send + Sync>>>(what: &'static str) -> impl FnOnce(E) -> FrameError {
     move |e| FrameError::Encode { what, source: e.into() }
@@ -188,6 +269,60 @@ fn anyhow_err<E: Into<Box<dyn std::error::Error + Send + Sync>>>(what: &'static 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn produce_chunks_are_the_codec_encoding_with_batches_shared() {
+        use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+        use kafka_protocol::messages::{TopicName, TransactionalId};
+        use kafka_protocol::protocol::StrBytes;
+
+        let batch = Bytes::from(vec![7u8; 300]);
+        let long_name = "t".repeat(200);
+        let topic = |name: &str, partitions: Vec<PartitionProduceData>| {
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(name.to_owned())))
+                .with_partition_data(partitions)
+        };
+        let partition = |index: i32, records: Option<Bytes>| {
+            PartitionProduceData::default().with_index(index).with_records(records)
+        };
+        for transactional_id in [None, Some("tx-1")] {
+            let request = ProduceRequest::default()
+                .with_transactional_id(transactional_id.map(|t| TransactionalId(StrBytes::from_static_str(t))))
+                .with_acks(-1)
+                .with_timeout_ms(30_000)
+                .with_topic_data(vec![
+                    topic(
+                        "orders",
+                        vec![
+                            partition(0, Some(batch.clone())),
+                            partition(2, Some(Bytes::new())),
+                            partition(5, None),
+                        ],
+                    ),
+                    topic(&long_name, vec![partition(1, Some(batch.slice(10..)))]),
+                ]);
+            for version in 3..=12 {
+                let header = RequestHeader::default()
+                    .with_request_api_key(0)
+                    .with_request_api_version(version)
+                    .with_correlation_id(42)
+                    .with_client_id(Some(StrBytes::from_static_str("rill")));
+                let whole = encode_request(&header, &request).expect("codec");
+                let chunks = encode_produce(&header, &request).expect("chunks");
+                assert_eq!(
+                    chunks.concat(),
+                    whole.to_vec(),
+                    "version {version}, {transactional_id:?}"
+                );
+                // The batches are the caller's buffers, not copies.
+                assert!(chunks.iter().any(|c| c.as_ptr() == batch.as_ptr() && c.len() == 300));
+                assert!(chunks.iter().any(|c| c.as_ptr() == batch[10..].as_ptr()));
+            }
+        }
+        let header = RequestHeader::default().with_request_api_version(13);
+        assert!(encode_produce(&header, &ProduceRequest::default()).is_err());
+    }
 
     #[tokio::test]
     async fn reads_pipelined_frames_and_detects_eof() {

@@ -2,18 +2,20 @@
 //! where the Java partitioner puts them, and an idempotent producer retrying across a broker
 //! restart writes no duplicate.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use rill_broker::testing::TestBroker;
+use rill_client::admin::Admin;
 use rill_client::consumer::Consumer;
 use rill_client::producer::{Producer, ProducerRecord, partition_for_key};
 use rill_client::protocol::batch::{self, BatchHeader};
 use rill_client::protocol::compression::record_area;
 use rill_client::{Connection, TopicPartition};
+use tokio::time::Instant;
 
 /// A stored record: (offset, key, value, headers, timestamp).
 type Stored = (
@@ -219,6 +221,55 @@ async fn unkeyed_records_stick_to_a_partition_per_batch() {
     );
     let used: std::collections::BTreeSet<i32> = partitions.iter().copied().collect();
     assert_eq!(used.len(), 4, "spread over every partition");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_added_to_a_topic_take_records_after_the_next_metadata_refresh() {
+    let broker = TestBroker::start_with(|c| c.num_partitions = 2).await.expect("broker");
+    let bootstrap = broker.bootstrap();
+    let producer = Producer::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("metadata.max.age.ms", "200"),
+        ("batch.size", "1000"),
+    ])
+    .await
+    .expect("producer");
+    let send = |i: usize| {
+        let producer = producer.clone();
+        async move {
+            let delivery = producer
+                .send(ProducerRecord::new("growing").value(vec![i as u8; 300]))
+                .await
+                .expect("send");
+            delivery.await.expect("delivered").partition
+        }
+    };
+    for i in 0..20 {
+        let partition = send(i).await;
+        assert!(partition < 2, "record {i} went to partition {partition} of 2");
+    }
+    let admin = Admin::from_properties([("bootstrap.servers", bootstrap.as_str())])
+        .await
+        .expect("admin");
+    let grown = admin
+        .create_partitions(&BTreeMap::from([("growing".to_owned(), 4)]), false)
+        .await
+        .expect("create partitions");
+    assert!(grown["growing"].is_ok(), "{grown:?}");
+    // Sticky partitioning moves on as batches fill; once the producer's metadata is older than
+    // metadata.max.age.ms it sees four partitions and uses the new ones.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut used = BTreeSet::new();
+    let mut i = 20;
+    while !(used.contains(&2) && used.contains(&3)) {
+        assert!(
+            Instant::now() < deadline,
+            "new partitions unused; records went to {used:?}"
+        );
+        used.insert(send(i).await);
+        i += 1;
+    }
+    producer.close().await.expect("close");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

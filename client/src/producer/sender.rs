@@ -79,6 +79,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 /// Groups batches by leader and starts one request per leader (split by `max.request.size`).
 async fn send_all(shared: &Arc<Shared>, batches: Vec<Sealed>) {
     let mut by_leader: HashMap<i32, Vec<Sealed>> = HashMap::new();
+    let mut topics_seen: Vec<Arc<str>> = Vec::new();
     for batch in batches {
         if let Err(error) = &batch.wire {
             let error = Arc::clone(error);
@@ -97,7 +98,18 @@ async fn send_all(shared: &Arc<Shared>, batches: Vec<Sealed>) {
             );
             continue;
         }
-        match shared.cluster.topic(&batch.tp.0, true).await {
+        let info = shared.cluster.topic(&batch.tp.0, true).await;
+        if let Ok(info) = &info {
+            if !topics_seen.contains(&batch.tp.0) {
+                // Metadata is refreshed every metadata.max.age.ms: partitions added to the topic
+                // take records from now on, as with the Java producer.
+                topics_seen.push(Arc::clone(&batch.tp.0));
+                shared
+                    .accumulator()
+                    .add_topic(&batch.tp.0, info.partitions.len() as u32);
+            }
+        }
+        match info {
             Ok(info) => match info
                 .partitions
                 .iter()

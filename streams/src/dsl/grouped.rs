@@ -1,0 +1,209 @@
+//! `KGroupedStream`: a stream grouped by key, and its aggregations into a `KTable`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::table::{Change, KTable};
+use super::{Data, Grouped, Materialized, SharedSerde};
+use crate::dsl::stream::KStream;
+use crate::error::StreamsError;
+use crate::processor::{Fanout, Processor, Record, TaskContext};
+use crate::serde::IntSerde;
+use crate::state::KvStore;
+use crate::topology::{StoreSpec, TopicName, lock};
+
+/// A stream grouped by key, ready to aggregate ([`KStream::group_by_key`], [`KStream::group_by`]).
+pub struct KGroupedStream<K, V> {
+    stream: KStream<K, V>,
+    grouped: Grouped<K, V>,
+}
+
+impl<K, V> fmt::Debug for KGroupedStream<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KGroupedStream")
+            .field("grouped", &self.grouped)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Folds one record into a key's aggregate (`None` before the first).
+type Fold<K, V, A> = Arc<dyn Fn(&K, V, Option<A>) -> A + Send + Sync>;
+
+impl<K: Data, V: Data> KGroupedStream<K, V> {
+    pub(crate) fn new(stream: KStream<K, V>, grouped: Grouped<K, V>) -> Self {
+        Self { stream, grouped }
+    }
+
+    /// The number of records per key.
+    pub fn count(self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
+        let materialized = Materialized {
+            value_serde: materialized.value_serde.or_else(|| Some(Arc::new(IntSerde))),
+            ..materialized
+        };
+        self.fold(
+            "KSTREAM-AGGREGATE",
+            materialized,
+            Arc::new(|_, _, count| count.unwrap_or(0) + 1),
+        )
+    }
+
+    /// Each key's values combined with `reducer(aggregate, value)`; the first value is the
+    /// first aggregate.
+    pub fn reduce(
+        self,
+        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+        materialized: Materialized<K, V>,
+    ) -> KTable<K, V> {
+        let materialized = Materialized {
+            value_serde: materialized.value_serde.or_else(|| self.value_serde()),
+            ..materialized
+        };
+        self.fold(
+            "KSTREAM-REDUCE",
+            materialized,
+            Arc::new(move |_, value, aggregate| match aggregate {
+                Some(aggregate) => reducer(aggregate, value),
+                None => value,
+            }),
+        )
+    }
+
+    /// Each key's values folded into an aggregate that starts as `initializer()`.
+    pub fn aggregate<A: Data>(
+        self,
+        initializer: impl Fn() -> A + Send + Sync + 'static,
+        aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+        materialized: Materialized<K, A>,
+    ) -> KTable<K, A> {
+        self.fold(
+            "KSTREAM-AGGREGATE",
+            materialized,
+            Arc::new(move |key, value, aggregate| aggregator(key, value, aggregate.unwrap_or_else(&initializer))),
+        )
+    }
+
+    fn value_serde(&self) -> Option<SharedSerde<V>> {
+        self.grouped
+            .value_serde
+            .clone()
+            .or_else(|| self.stream.value_serde.clone())
+    }
+
+    /// The stream the aggregation reads: this one, or (when the key changed) its records
+    /// written to and read back from the repartition topic `<name>-repartition`.
+    fn input(&self, store: &str) -> Option<KStream<K, V>> {
+        let ks = self.grouped.key_serde.clone().or_else(|| self.stream.key_serde.clone());
+        let vs = self.value_serde();
+        if !self.stream.repartition_required {
+            return Some(self.stream.clone());
+        }
+        let (Some(ks), Some(vs)) = (ks, vs) else {
+            self.stream.error(format!(
+                "grouping after {} repartitions by the new key and needs key and value serdes: give them in Grouped::with",
+                self.stream.name()
+            ));
+            return None;
+        };
+        let base = self.grouped.name.clone().unwrap_or_else(|| store.to_owned());
+        let topic = TopicName::Internal(format!("{base}-repartition"));
+        self.stream.sink(topic.clone(), Arc::clone(&ks), Arc::clone(&vs));
+        Some(self.stream.builder.source(topic, ks, vs))
+    }
+
+    fn fold<A: Data>(self, prefix: &str, materialized: Materialized<K, A>, fold: Fold<K, V, A>) -> KTable<K, A> {
+        let store = match &materialized.name {
+            Some(name) => name.clone(),
+            None => lock(&self.stream.builder.graph).next_name(&format!("{prefix}-STATE-STORE")),
+        };
+        let key_serde = materialized
+            .key_serde
+            .clone()
+            .or_else(|| self.grouped.key_serde.clone())
+            .or_else(|| self.stream.key_serde.clone());
+        let input = self.input(&store).unwrap_or_else(|| self.stream.clone());
+        let (Some(ks), Some(vs)) = (key_serde, materialized.value_serde.clone()) else {
+            input.error(format!(
+                "the aggregation into store {store} needs key and value serdes: give them in Materialized"
+            ));
+            return KTable::detached(&input);
+        };
+        let store_name = store.clone();
+        let (node, id) = input.add_child_with(prefix, move |inst, next: Fanout<K, Change<A>>| {
+            Ok(Box::new(Aggregate {
+                store: inst.kv_store(&store_name)?,
+                store_name: store_name.clone(),
+                key_serde: Arc::clone(&ks),
+                value_serde: Arc::clone(&vs),
+                fold: Arc::clone(&fold),
+                next,
+            }) as Box<dyn Processor<K, V>>)
+        });
+        lock(&input.builder.graph).add_store(
+            id,
+            StoreSpec {
+                name: store.clone(),
+                logged: materialized.logging,
+            },
+        );
+        KTable::new(
+            input.builder.clone(),
+            node,
+            input.key_serde.clone(),
+            materialized.value_serde,
+            Some(store),
+        )
+    }
+}
+
+/// Folds records into a key-value store and forwards each key's new and old aggregate.
+struct Aggregate<K, V, A> {
+    store: Arc<std::sync::Mutex<KvStore>>,
+    store_name: String,
+    key_serde: SharedSerde<K>,
+    value_serde: SharedSerde<A>,
+    fold: Fold<K, V, A>,
+    next: Fanout<K, Change<A>>,
+}
+
+impl<K: Data, V: Data, A: Data> Processor<K, V> for Aggregate<K, V, A> {
+    fn process(&mut self, ctx: &mut TaskContext, r: Record<K, V>) -> Result<(), StreamsError> {
+        let serialize_error = |source| StreamsError::Serialize {
+            target: self.store_name.clone(),
+            node: self.store_name.clone(),
+            source,
+        };
+        let Some(key) = self.key_serde.serialize(&r.key).map_err(serialize_error)? else {
+            // A null key has no group (Kafka skips such records too).
+            tracing::debug!(store = %self.store_name, "skipping a record with a null key");
+            ctx.skipped_records += 1;
+            return Ok(());
+        };
+        let mut store = lock(&self.store);
+        let old = match store.get(&key) {
+            Some(bytes) => Some(
+                self.value_serde
+                    .deserialize(Some(bytes))
+                    .map_err(|e| StreamsError::Store {
+                        store: self.store_name.clone(),
+                        reason: e.to_string(),
+                    })?,
+            ),
+            None => None,
+        };
+        let new = (self.fold)(&r.key, r.value, old.clone());
+        let bytes: Option<Bytes> = self.value_serde.serialize(&new).map_err(serialize_error)?;
+        store.put(ctx, key, bytes, r.timestamp);
+        drop(store);
+        self.next.forward(
+            ctx,
+            Record {
+                key: r.key,
+                value: Change { new: Some(new), old },
+                timestamp: r.timestamp,
+                headers: r.headers,
+            },
+        )
+    }
+}

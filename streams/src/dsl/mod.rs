@@ -1,0 +1,310 @@
+//! The DSL: [`StreamsBuilder`] makes [`KStream`]s and [`KTable`]s from topics; their operators
+//! add nodes to the topology, and [`StreamsBuilder::build`] returns it.
+
+mod grouped;
+mod stream;
+mod table;
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+pub use self::grouped::KGroupedStream;
+pub use self::stream::{BranchedKStream, KStream};
+pub use self::table::{Change, KTable};
+use crate::error::StreamsError;
+use crate::processor::{RawProcessor, RawRecord, Record, TaskContext};
+use crate::serde::Serde;
+use crate::topology::{Graph, Node, NodeKind, NodeRef, SourceSpec, TopicName, Topology, lock};
+
+/// What a record's key or value type must be to flow through a topology.
+pub trait Data: Clone + Send + Sync + 'static {}
+impl<T: Clone + Send + Sync + 'static> Data for T {}
+
+/// A serde shared by the nodes that use it.
+pub type SharedSerde<T> = Arc<dyn Serde<T>>;
+
+/// How a topic is read: the key and value serdes.
+pub struct Consumed<K, V> {
+    pub(crate) key_serde: SharedSerde<K>,
+    pub(crate) value_serde: SharedSerde<V>,
+}
+
+impl<K, V> Consumed<K, V> {
+    /// Reads keys with `key_serde` and values with `value_serde`.
+    pub fn with(key_serde: impl Serde<K>, value_serde: impl Serde<V>) -> Self {
+        Self {
+            key_serde: Arc::new(key_serde),
+            value_serde: Arc::new(value_serde),
+        }
+    }
+}
+
+impl<K, V> fmt::Debug for Consumed<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Consumed")
+    }
+}
+
+/// How records are written to a topic: the key and value serdes.
+pub struct Produced<K, V> {
+    pub(crate) key_serde: SharedSerde<K>,
+    pub(crate) value_serde: SharedSerde<V>,
+}
+
+impl<K, V> Produced<K, V> {
+    /// Writes keys with `key_serde` and values with `value_serde`.
+    pub fn with(key_serde: impl Serde<K>, value_serde: impl Serde<V>) -> Self {
+        Self {
+            key_serde: Arc::new(key_serde),
+            value_serde: Arc::new(value_serde),
+        }
+    }
+}
+
+impl<K, V> fmt::Debug for Produced<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Produced")
+    }
+}
+
+/// How a stream is grouped: a name for the repartition topic, and serdes for it (needed when
+/// grouping changes the key, or after a key-changing operator).
+pub struct Grouped<K, V> {
+    pub(crate) name: Option<String>,
+    pub(crate) key_serde: Option<SharedSerde<K>>,
+    pub(crate) value_serde: Option<SharedSerde<V>>,
+}
+
+impl<K, V> Default for Grouped<K, V> {
+    fn default() -> Self {
+        Self {
+            name: None,
+            key_serde: None,
+            value_serde: None,
+        }
+    }
+}
+
+impl<K, V> Grouped<K, V> {
+    /// Groups with these serdes.
+    pub fn with(key_serde: impl Serde<K>, value_serde: impl Serde<V>) -> Self {
+        Self {
+            name: None,
+            key_serde: Some(Arc::new(key_serde)),
+            value_serde: Some(Arc::new(value_serde)),
+        }
+    }
+
+    /// Names the repartition topic `<application.id>-<name>-repartition`.
+    pub fn as_(name: &str) -> Self {
+        Self {
+            name: Some(name.to_owned()),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the repartition topic's name.
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = Some(name.to_owned());
+        self
+    }
+}
+
+impl<K, V> fmt::Debug for Grouped<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Grouped")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a table is stored: the store's name (also its changelog's), serdes, and whether it is
+/// logged to a changelog topic (on by default).
+pub struct Materialized<K, V> {
+    pub(crate) name: Option<String>,
+    pub(crate) key_serde: Option<SharedSerde<K>>,
+    pub(crate) value_serde: Option<SharedSerde<V>>,
+    pub(crate) logging: bool,
+}
+
+impl<K, V> Default for Materialized<K, V> {
+    fn default() -> Self {
+        Self {
+            name: None,
+            key_serde: None,
+            value_serde: None,
+            logging: true,
+        }
+    }
+}
+
+impl<K, V> Materialized<K, V> {
+    /// A store named `name`, changelog `<application.id>-<name>-changelog`.
+    pub fn as_(name: &str) -> Self {
+        Self {
+            name: Some(name.to_owned()),
+            ..Self::default()
+        }
+    }
+
+    /// A store with a generated name and these serdes.
+    pub fn with(key_serde: impl Serde<K>, value_serde: impl Serde<V>) -> Self {
+        Self::default().with_key_serde(key_serde).with_value_serde(value_serde)
+    }
+
+    /// Sets the key serde.
+    pub fn with_key_serde(mut self, serde: impl Serde<K>) -> Self {
+        self.key_serde = Some(Arc::new(serde));
+        self
+    }
+
+    /// Sets the value serde.
+    pub fn with_value_serde(mut self, serde: impl Serde<V>) -> Self {
+        self.value_serde = Some(Arc::new(serde));
+        self
+    }
+
+    /// Keeps the store without a changelog (its content is lost with the instance).
+    pub fn without_logging(mut self) -> Self {
+        self.logging = false;
+        self
+    }
+}
+
+impl<K, V> fmt::Debug for Materialized<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Materialized")
+            .field("name", &self.name)
+            .field("logging", &self.logging)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a topology with the DSL. Cloning shares the topology being built.
+#[derive(Clone, Default)]
+pub struct StreamsBuilder {
+    pub(crate) graph: Arc<Mutex<Graph>>,
+}
+
+impl fmt::Debug for StreamsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StreamsBuilder")
+    }
+}
+
+impl StreamsBuilder {
+    /// A builder with an empty topology.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A stream of the records of `topic`.
+    pub fn stream<K: Data, V: Data>(&self, topic: &str, consumed: Consumed<K, V>) -> KStream<K, V> {
+        self.source(
+            TopicName::User(topic.to_owned()),
+            consumed.key_serde,
+            consumed.value_serde,
+        )
+    }
+
+    /// A source node reading `topic` with these serdes.
+    pub(crate) fn source<K: Data, V: Data>(
+        &self,
+        topic: TopicName,
+        key_serde: SharedSerde<K>,
+        value_serde: SharedSerde<V>,
+    ) -> KStream<K, V> {
+        let mut graph = lock(&self.graph);
+        let name = graph.next_name("KSTREAM-SOURCE");
+        if graph.sources.iter().any(|s| s.topic == topic) {
+            graph.errors.push(format!("topic {topic} is read by two sources"));
+        }
+        let id = graph.add_node(name, NodeKind::Source(topic.clone()), &[]);
+        let node: NodeRef<K, V> = Arc::new(Mutex::new(Node {
+            id,
+            children: Vec::new(),
+        }));
+        let factory = {
+            let node = Arc::clone(&node);
+            let (ks, vs) = (Arc::clone(&key_serde), Arc::clone(&value_serde));
+            Arc::new(move |inst: &mut crate::topology::Instantiator<'_>| {
+                let next = inst.fanout(&node)?;
+                Ok(Box::new(SourceProcessor {
+                    key_serde: Arc::clone(&ks),
+                    value_serde: Arc::clone(&vs),
+                    next,
+                }) as Box<dyn RawProcessor>)
+            })
+        };
+        graph.sources.push(SourceSpec {
+            topic,
+            node: id,
+            factory,
+        });
+        drop(graph);
+        KStream::from_node(self.clone(), node, Some(key_serde), Some(value_serde))
+    }
+
+    /// The topology built so far, or the first mistake found while building it.
+    pub fn build(&self) -> Result<Topology, StreamsError> {
+        let graph = lock(&self.graph);
+        if let Some(first) = graph.errors.first() {
+            return Err(StreamsError::Topology(first.clone()));
+        }
+        if graph.sources.is_empty() {
+            return Err(StreamsError::Topology("the topology reads no topic".to_owned()));
+        }
+        drop(graph);
+        Ok(Topology {
+            graph: Arc::clone(&self.graph),
+        })
+    }
+}
+
+/// Deserializes records read from a topic; advances stream time.
+struct SourceProcessor<K, V> {
+    key_serde: SharedSerde<K>,
+    value_serde: SharedSerde<V>,
+    next: crate::processor::Fanout<K, V>,
+}
+
+impl<K: Data, V: Data> RawProcessor for SourceProcessor<K, V> {
+    fn process(&mut self, ctx: &mut TaskContext, raw: RawRecord) -> Result<(), StreamsError> {
+        let bad = |part, source| StreamsError::Deserialize {
+            topic: raw.topic.to_string(),
+            partition: raw.partition,
+            offset: raw.offset,
+            part,
+            source,
+        };
+        let decoded = self
+            .key_serde
+            .deserialize(raw.key.as_deref())
+            .map_err(|e| bad("key", e))
+            .and_then(|k| {
+                self.value_serde
+                    .deserialize(raw.value.as_deref())
+                    .map(|v| (k, v))
+                    .map_err(|e| bad("value", e))
+            });
+        let (key, value) = match decoded {
+            Ok(kv) => kv,
+            Err(e) if ctx.skip_bad_records => {
+                tracing::warn!(error = %e, "skipping a record that cannot be deserialized");
+                ctx.skipped_records += 1;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        ctx.stream_time = ctx.stream_time.max(raw.timestamp);
+        self.next.forward(
+            ctx,
+            Record {
+                key,
+                value,
+                timestamp: raw.timestamp,
+                headers: raw.headers,
+            },
+        )
+    }
+}

@@ -1,0 +1,377 @@
+//! The topology: a graph of named nodes (sources, processors, sinks) and stores, as the DSL built
+//! it, with what it takes to instantiate it for one task.
+//!
+//! The DSL keeps, for every node, the factories of its children's processors; a task's
+//! processors are made by calling them from each source down. Nodes are named as Kafka Streams
+//! names them (`KSTREAM-FILTER-0000000001`), and [`Topology::describe`] prints Kafka's format.
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::{self, Write as _};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::StreamsError;
+use crate::processor::{Fanout, Processor, RawProcessor, RawRecord, Shared, TaskContext};
+use crate::state::{KvStore, changelog_suffix};
+
+/// A topic a node reads or writes: a user topic, or an internal one named after the application.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum TopicName {
+    User(String),
+    /// `<application.id>-<suffix>`.
+    Internal(String),
+}
+
+impl TopicName {
+    pub(crate) fn resolve(&self, application_id: &str) -> String {
+        match self {
+            TopicName::User(t) => t.clone(),
+            TopicName::Internal(suffix) => format!("{application_id}-{suffix}"),
+        }
+    }
+}
+
+impl fmt::Display for TopicName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TopicName::User(t) | TopicName::Internal(t) => f.write_str(t),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum NodeKind {
+    Source(TopicName),
+    Processor(Vec<String>),
+    Sink(Option<TopicName>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct NodeInfo {
+    pub(crate) name: String,
+    pub(crate) kind: NodeKind,
+    pub(crate) parents: Vec<usize>,
+    pub(crate) children: Vec<usize>,
+}
+
+/// Makes a task's processor for a source.
+pub(crate) type SourceFactory =
+    Arc<dyn Fn(&mut Instantiator<'_>) -> Result<Box<dyn RawProcessor>, StreamsError> + Send + Sync>;
+
+pub(crate) struct SourceSpec {
+    pub(crate) topic: TopicName,
+    pub(crate) node: usize,
+    pub(crate) factory: SourceFactory,
+}
+
+/// A state store of the topology.
+#[derive(Debug, Clone)]
+pub(crate) struct StoreSpec {
+    pub(crate) name: String,
+    pub(crate) logged: bool,
+}
+
+/// Everything the DSL built.
+#[derive(Default)]
+pub(crate) struct Graph {
+    pub(crate) nodes: Vec<NodeInfo>,
+    pub(crate) sources: Vec<SourceSpec>,
+    pub(crate) stores: Vec<StoreSpec>,
+    /// Kafka's running index, shared by node and store names.
+    counter: usize,
+    /// Mistakes found while building, reported by `build`.
+    pub(crate) errors: Vec<String>,
+}
+
+impl Graph {
+    /// The next generated name with this prefix: `KSTREAM-FILTER-0000000001`.
+    pub(crate) fn next_name(&mut self, prefix: &str) -> String {
+        let name = format!("{prefix}-{:010}", self.counter);
+        self.counter += 1;
+        name
+    }
+
+    pub(crate) fn add_node(&mut self, name: String, kind: NodeKind, parents: &[usize]) -> usize {
+        let id = self.nodes.len();
+        for &p in parents {
+            self.nodes[p].children.push(id);
+        }
+        self.nodes.push(NodeInfo {
+            name,
+            kind,
+            parents: parents.to_vec(),
+            children: Vec::new(),
+        });
+        id
+    }
+
+    pub(crate) fn add_parent(&mut self, node: usize, parent: usize) {
+        self.nodes[parent].children.push(node);
+        self.nodes[node].parents.push(parent);
+    }
+
+    pub(crate) fn add_store(&mut self, node: usize, store: StoreSpec) {
+        if self.stores.iter().any(|s| s.name == store.name) {
+            self.errors.push(format!("store name {} is used twice", store.name));
+        }
+        if let NodeKind::Processor(stores) = &mut self.nodes[node].kind {
+            stores.push(store.name.clone());
+        }
+        self.stores.push(store);
+    }
+
+    /// Sub-topologies: groups of nodes connected by parent/child edges (topics between them,
+    /// such as repartition topics, separate them), numbered by their first node.
+    pub(crate) fn subtopologies(&self) -> Vec<Vec<usize>> {
+        let mut group: Vec<Option<usize>> = vec![None; self.nodes.len()];
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for start in 0..self.nodes.len() {
+            if group[start].is_some() {
+                continue;
+            }
+            let index = groups.len();
+            let mut members = Vec::new();
+            let mut stack = vec![start];
+            while let Some(n) = stack.pop() {
+                if group[n].is_some() {
+                    continue;
+                }
+                group[n] = Some(index);
+                members.push(n);
+                stack.extend(self.nodes[n].children.iter().chain(&self.nodes[n].parents));
+            }
+            members.sort_unstable();
+            groups.push(members);
+        }
+        groups
+    }
+}
+
+/// The node of type `K`, `V` in the DSL: its children's processor factories.
+pub(crate) struct Node<K, V> {
+    pub(crate) id: usize,
+    pub(crate) children: Vec<ChildFactory<K, V>>,
+}
+
+pub(crate) type ChildFactory<K, V> =
+    Arc<dyn Fn(&mut Instantiator<'_>) -> Result<Box<dyn Processor<K, V>>, StreamsError> + Send + Sync>;
+
+pub(crate) type NodeRef<K, V> = Arc<Mutex<Node<K, V>>>;
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Makes one task's processors and stores.
+pub(crate) struct Instantiator<'a> {
+    graph: &'a Graph,
+    /// Instances of nodes with several parents, by node id (`Shared<K, V>` behind `Any`).
+    shared: HashMap<usize, Box<dyn Any + Send>>,
+    pub(crate) stores: BTreeMap<String, Arc<Mutex<KvStore>>>,
+}
+
+impl<'a> Instantiator<'a> {
+    pub(crate) fn new(graph: &'a Graph) -> Self {
+        Self {
+            graph,
+            shared: HashMap::new(),
+            stores: BTreeMap::new(),
+        }
+    }
+
+    /// The processors of `node`'s children, made for this task (once, for a node with several
+    /// parents).
+    pub(crate) fn fanout<K, V>(&mut self, node: &NodeRef<K, V>) -> Result<Fanout<K, V>, StreamsError>
+    where
+        K: Clone + Send + 'static,
+        V: Clone + Send + 'static,
+    {
+        let (id, factories) = {
+            let n = lock(node);
+            (n.id, n.children.clone())
+        };
+        let shared = self.graph.nodes[id].parents.len() > 1;
+        if shared {
+            if let Some(existing) = self.shared.get(&id) {
+                let arc = existing
+                    .downcast_ref::<Arc<Mutex<Fanout<K, V>>>>()
+                    .ok_or_else(|| StreamsError::Topology(format!("node {id} has two types")))?;
+                return Ok(Fanout::new(vec![Box::new(Shared(Arc::clone(arc)))]));
+            }
+        }
+        let mut children = Vec::with_capacity(factories.len());
+        for factory in &factories {
+            children.push(factory(self)?);
+        }
+        let fanout = Fanout::new(children);
+        if !shared {
+            return Ok(fanout);
+        }
+        let arc = Arc::new(Mutex::new(fanout));
+        self.shared.insert(id, Box::new(Arc::clone(&arc)));
+        Ok(Fanout::new(vec![Box::new(Shared(arc))]))
+    }
+
+    /// This task's instance of key-value store `name`.
+    pub(crate) fn kv_store(&mut self, name: &str) -> Result<Arc<Mutex<KvStore>>, StreamsError> {
+        if let Some(store) = self.stores.get(name) {
+            return Ok(Arc::clone(store));
+        }
+        let spec = self
+            .graph
+            .stores
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| StreamsError::Topology(format!("no store named {name}")))?;
+        let store = Arc::new(Mutex::new(KvStore::new(&spec.name, spec.logged)));
+        self.stores.insert(name.to_owned(), Arc::clone(&store));
+        Ok(store)
+    }
+}
+
+/// A built topology: what `StreamsBuilder::build` returns, run by the runtime or the test
+/// driver.
+#[derive(Clone)]
+pub struct Topology {
+    pub(crate) graph: Arc<Mutex<Graph>>,
+}
+
+impl fmt::Debug for Topology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl Topology {
+    /// The topology in Kafka Streams' `TopologyDescription` format: sub-topologies, and for each
+    /// node its topics or stores, successors (`-->`) and predecessors (`<--`).
+    pub fn describe(&self) -> String {
+        let graph = lock(&self.graph);
+        let mut out = String::from("Topologies:\n");
+        for (index, members) in graph.subtopologies().iter().enumerate() {
+            let _ = writeln!(out, "   Sub-topology: {index}");
+            for &n in members {
+                let node = &graph.nodes[n];
+                let names = |ids: &[usize]| -> String {
+                    if ids.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        ids.iter()
+                            .map(|&i| graph.nodes[i].name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                };
+                match &node.kind {
+                    NodeKind::Source(topic) => {
+                        let _ = writeln!(out, "    Source: {} (topics: [{topic}])", node.name);
+                    }
+                    NodeKind::Processor(stores) => {
+                        let _ = writeln!(out, "    Processor: {} (stores: [{}])", node.name, stores.join(", "));
+                    }
+                    NodeKind::Sink(Some(topic)) => {
+                        let _ = writeln!(out, "    Sink: {} (topic: {topic})", node.name);
+                    }
+                    NodeKind::Sink(None) => {
+                        let _ = writeln!(
+                            out,
+                            "    Sink: {} (extractor class: a function of the record)",
+                            node.name
+                        );
+                    }
+                }
+                if !matches!(node.kind, NodeKind::Sink(_)) {
+                    let _ = writeln!(out, "      --> {}", names(&node.children));
+                }
+                if !node.parents.is_empty() {
+                    let _ = writeln!(out, "      <-- {}", names(&node.parents));
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The topics the topology reads, with the application id `application_id` for internal
+    /// ones.
+    pub fn source_topics(&self, application_id: &str) -> BTreeSet<String> {
+        lock(&self.graph)
+            .sources
+            .iter()
+            .map(|s| s.topic.resolve(application_id))
+            .collect()
+    }
+
+    /// The source topics of each sub-topology (a task reads one partition of each topic of its
+    /// sub-topology), with the application id `application_id` for internal topics.
+    pub fn subtopologies(&self, application_id: &str) -> Vec<BTreeSet<String>> {
+        let graph = lock(&self.graph);
+        graph
+            .subtopologies()
+            .iter()
+            .map(|members| {
+                graph
+                    .sources
+                    .iter()
+                    .filter(|s| members.contains(&s.node))
+                    .map(|s| s.topic.resolve(application_id))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The names of the topology's state stores.
+    pub fn store_names(&self) -> Vec<String> {
+        lock(&self.graph).stores.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// The changelog topics of its stores, for application `application_id`.
+    pub fn changelog_topics(&self, application_id: &str) -> Vec<String> {
+        lock(&self.graph)
+            .stores
+            .iter()
+            .filter(|s| s.logged)
+            .map(|s| TopicName::Internal(changelog_suffix(&s.name)).resolve(application_id))
+            .collect()
+    }
+
+    /// Instantiates every source (all sub-topologies) for one task of partition `partition`.
+    pub(crate) fn task(&self, application_id: &str, partition: i32) -> Result<Task, StreamsError> {
+        let graph = lock(&self.graph);
+        let mut inst = Instantiator::new(&graph);
+        let mut sources = HashMap::new();
+        for source in &graph.sources {
+            let processor = (source.factory)(&mut inst)?;
+            sources.insert(source.topic.resolve(application_id), processor);
+        }
+        let stores = std::mem::take(&mut inst.stores);
+        drop(inst);
+        Ok(Task {
+            ctx: TaskContext::new(Arc::from(application_id), partition),
+            sources,
+            stores,
+        })
+    }
+}
+
+/// A topology instantiated for one partition: its sources, processors and stores.
+pub(crate) struct Task {
+    pub(crate) ctx: TaskContext,
+    sources: HashMap<String, Box<dyn RawProcessor>>,
+    pub(crate) stores: BTreeMap<String, Arc<Mutex<KvStore>>>,
+}
+
+impl Task {
+    pub(crate) fn reads(&self, topic: &str) -> bool {
+        self.sources.contains_key(topic)
+    }
+
+    /// Processes one record read from `record.topic`.
+    pub(crate) fn process(&mut self, record: RawRecord) -> Result<(), StreamsError> {
+        let source = self
+            .sources
+            .get_mut(&*record.topic)
+            .ok_or_else(|| StreamsError::Usage(format!("the topology does not read topic {}", record.topic)))?;
+        source.process(&mut self.ctx, record)
+    }
+}

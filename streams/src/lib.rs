@@ -42,7 +42,7 @@ mod topology;
 
 pub use dsl::{
     BranchedKStream, Change, Consumed, Data, Grouped, KGroupedStream, KStream, KTable, Materialized, Produced,
-    SharedSerde, StreamsBuilder,
+    SharedSerde, StreamsBuilder, Suppressed, TimeWindowedKStream, TimeWindows, Window, Windowed, WindowedSerde,
 };
 pub use error::StreamsError;
 pub use processor::{Headers, Output, Record};

@@ -83,8 +83,11 @@ pub(crate) struct TaskContext {
     pub(crate) stream_time: i64,
     /// Records produced while processing, in order.
     pub(crate) output: Vec<Output>,
-    /// Records skipped because their key or value could not be deserialized.
+    /// Records skipped because their key or value could not be deserialized (or a grouping
+    /// met a null key).
     pub(crate) skipped_records: u64,
+    /// Records dropped because every window they fall in had closed.
+    pub(crate) dropped_late_records: u64,
     /// Whether a record that cannot be deserialized is skipped (logged) rather than an error.
     pub(crate) skip_bad_records: bool,
 }
@@ -97,6 +100,7 @@ impl TaskContext {
             stream_time: -1,
             output: Vec::new(),
             skipped_records: 0,
+            dropped_late_records: 0,
             skip_bad_records: false,
         }
     }

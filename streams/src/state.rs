@@ -48,6 +48,12 @@ impl KvStore {
         }
     }
 
+    /// Removes `key` without logging it: for expired windows, which the changelog topic's own
+    /// retention removes.
+    pub(crate) fn evict(&mut self, key: &[u8]) {
+        self.map.remove(key);
+    }
+
     /// Every entry, in key-byte order.
     pub(crate) fn entries(&self) -> impl Iterator<Item = (&Bytes, &Bytes)> {
         self.map.iter()

@@ -203,6 +203,11 @@ impl TopologyTestDriver {
         self.task.ctx.skipped_records
     }
 
+    /// Records dropped so far because they arrived after their windows closed.
+    pub fn dropped_late_records(&self) -> u64 {
+        self.task.ctx.dropped_late_records
+    }
+
     /// The task's stream time: the largest timestamp seen.
     pub fn stream_time(&self) -> i64 {
         self.task.ctx.stream_time

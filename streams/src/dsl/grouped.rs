@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::table::{Change, KTable};
+use super::window::{TimeWindowedKStream, TimeWindows};
 use super::{Data, Grouped, Materialized, SharedSerde};
 use crate::dsl::stream::KStream;
 use crate::error::StreamsError;
@@ -16,7 +17,7 @@ use crate::topology::{StoreSpec, TopicName, lock};
 
 /// A stream grouped by key, ready to aggregate ([`KStream::group_by_key`], [`KStream::group_by`]).
 pub struct KGroupedStream<K, V> {
-    stream: KStream<K, V>,
+    pub(crate) stream: KStream<K, V>,
     grouped: Grouped<K, V>,
 }
 
@@ -29,7 +30,33 @@ impl<K, V> fmt::Debug for KGroupedStream<K, V> {
 }
 
 /// Folds one record into a key's aggregate (`None` before the first).
-type Fold<K, V, A> = Arc<dyn Fn(&K, V, Option<A>) -> A + Send + Sync>;
+pub(crate) type Fold<K, V, A> = Arc<dyn Fn(&K, V, Option<A>) -> A + Send + Sync>;
+
+/// `count`'s store: i64 values unless `materialized` names a serde.
+pub(crate) fn counting<K>(materialized: Materialized<K, i64>) -> Materialized<K, i64> {
+    Materialized {
+        value_serde: materialized.value_serde.or_else(|| Some(Arc::new(IntSerde))),
+        ..materialized
+    }
+}
+
+pub(crate) fn count_fold<K, V>() -> Fold<K, V, i64> {
+    Arc::new(|_, _, count| count.unwrap_or(0) + 1)
+}
+
+pub(crate) fn reduce_fold<K, V: 'static>(reducer: impl Fn(V, V) -> V + Send + Sync + 'static) -> Fold<K, V, V> {
+    Arc::new(move |_, value, aggregate| match aggregate {
+        Some(aggregate) => reducer(aggregate, value),
+        None => value,
+    })
+}
+
+pub(crate) fn aggregate_fold<K, V, A>(
+    initializer: impl Fn() -> A + Send + Sync + 'static,
+    aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+) -> Fold<K, V, A> {
+    Arc::new(move |key, value, aggregate| aggregator(key, value, aggregate.unwrap_or_else(&initializer)))
+}
 
 impl<K: Data, V: Data> KGroupedStream<K, V> {
     pub(crate) fn new(stream: KStream<K, V>, grouped: Grouped<K, V>) -> Self {
@@ -38,15 +65,7 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
 
     /// The number of records per key.
     pub fn count(self, materialized: Materialized<K, i64>) -> KTable<K, i64> {
-        let materialized = Materialized {
-            value_serde: materialized.value_serde.or_else(|| Some(Arc::new(IntSerde))),
-            ..materialized
-        };
-        self.fold(
-            "KSTREAM-AGGREGATE",
-            materialized,
-            Arc::new(|_, _, count| count.unwrap_or(0) + 1),
-        )
+        self.fold("KSTREAM-AGGREGATE", counting(materialized), count_fold())
     }
 
     /// Each key's values combined with `reducer(aggregate, value)`; the first value is the
@@ -56,18 +75,8 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
         materialized: Materialized<K, V>,
     ) -> KTable<K, V> {
-        let materialized = Materialized {
-            value_serde: materialized.value_serde.or_else(|| self.value_serde()),
-            ..materialized
-        };
-        self.fold(
-            "KSTREAM-REDUCE",
-            materialized,
-            Arc::new(move |_, value, aggregate| match aggregate {
-                Some(aggregate) => reducer(aggregate, value),
-                None => value,
-            }),
-        )
+        let materialized = self.reducing(materialized);
+        self.fold("KSTREAM-REDUCE", materialized, reduce_fold(reducer))
     }
 
     /// Each key's values folded into an aggregate that starts as `initializer()`.
@@ -80,11 +89,28 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         self.fold(
             "KSTREAM-AGGREGATE",
             materialized,
-            Arc::new(move |key, value, aggregate| aggregator(key, value, aggregate.unwrap_or_else(&initializer))),
+            aggregate_fold(initializer, aggregator),
         )
     }
 
-    fn value_serde(&self) -> Option<SharedSerde<V>> {
+    /// `materialized` with the grouped values' serde unless it names one.
+    pub(crate) fn reducing(&self, materialized: Materialized<K, V>) -> Materialized<K, V> {
+        Materialized {
+            value_serde: materialized.value_serde.or_else(|| self.value_serde()),
+            ..materialized
+        }
+    }
+
+    /// Cuts the groups into time windows, for windowed aggregations.
+    pub fn windowed_by(self, windows: TimeWindows) -> TimeWindowedKStream<K, V> {
+        TimeWindowedKStream { grouped: self, windows }
+    }
+
+    pub(crate) fn key_serde(&self) -> Option<SharedSerde<K>> {
+        self.grouped.key_serde.clone().or_else(|| self.stream.key_serde.clone())
+    }
+
+    pub(crate) fn value_serde(&self) -> Option<SharedSerde<V>> {
         self.grouped
             .value_serde
             .clone()
@@ -93,8 +119,8 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
 
     /// The stream the aggregation reads: this one, or (when the key changed) its records
     /// written to and read back from the repartition topic `<name>-repartition`.
-    fn input(&self, store: &str) -> Option<KStream<K, V>> {
-        let ks = self.grouped.key_serde.clone().or_else(|| self.stream.key_serde.clone());
+    pub(crate) fn input(&self, store: &str) -> Option<KStream<K, V>> {
+        let ks = self.key_serde();
         let vs = self.value_serde();
         if !self.stream.repartition_required {
             return Some(self.stream.clone());
@@ -127,7 +153,7 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
             input.error(format!(
                 "the aggregation into store {store} needs key and value serdes: give them in Materialized"
             ));
-            return KTable::detached(&input);
+            return KTable::detached(&input.builder);
         };
         let store_name = store.clone();
         let (node, id) = input.add_child_with(prefix, move |inst, next: Fanout<K, Change<A>>| {
@@ -181,17 +207,7 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for Aggregate<K, V, A> {
             return Ok(());
         };
         let mut store = lock(&self.store);
-        let old = match store.get(&key) {
-            Some(bytes) => Some(
-                self.value_serde
-                    .deserialize(Some(bytes))
-                    .map_err(|e| StreamsError::Store {
-                        store: self.store_name.clone(),
-                        reason: e.to_string(),
-                    })?,
-            ),
-            None => None,
-        };
+        let old = stored_value(&store, &key, &self.value_serde, &self.store_name)?;
         let new = (self.fold)(&r.key, r.value, old.clone());
         let bytes: Option<Bytes> = self.value_serde.serialize(&new).map_err(serialize_error)?;
         store.put(ctx, key, bytes, r.timestamp);
@@ -206,4 +222,21 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for Aggregate<K, V, A> {
             },
         )
     }
+}
+
+/// The value stored under `key`, decoded.
+pub(crate) fn stored_value<A: 'static>(
+    store: &KvStore,
+    key: &[u8],
+    serde: &SharedSerde<A>,
+    store_name: &str,
+) -> Result<Option<A>, StreamsError> {
+    store
+        .get(key)
+        .map(|bytes| serde.deserialize(Some(bytes)))
+        .transpose()
+        .map_err(|e| StreamsError::Store {
+            store: store_name.to_owned(),
+            reason: e.to_string(),
+        })
 }

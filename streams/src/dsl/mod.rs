@@ -4,6 +4,7 @@
 mod grouped;
 mod stream;
 mod table;
+mod window;
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,7 @@ use std::sync::{Arc, Mutex};
 pub use self::grouped::KGroupedStream;
 pub use self::stream::{BranchedKStream, KStream};
 pub use self::table::{Change, KTable};
+pub use self::window::{Suppressed, TimeWindowedKStream, TimeWindows, Window, Windowed, WindowedSerde};
 use crate::error::StreamsError;
 use crate::processor::{RawProcessor, RawRecord, Record, TaskContext};
 use crate::serde::Serde;

@@ -23,6 +23,8 @@ pub struct KTable<K, V> {
     pub(crate) value_serde: Option<SharedSerde<V>>,
     /// The store holding the table, if materialized.
     store: Option<String>,
+    /// For a windowed aggregation's table: the grace period after which its windows close.
+    pub(crate) close_after: Option<i64>,
 }
 
 impl<K, V> fmt::Debug for KTable<K, V> {
@@ -45,13 +47,14 @@ impl<K: Data, V: Data> KTable<K, V> {
             stream: KStream::from_node(builder, node, key_serde, None),
             value_serde,
             store,
+            close_after: None,
         }
     }
 
     /// A table on a node that nothing feeds, after a mistake `build` reports.
-    pub(crate) fn detached<V0>(after: &KStream<K, V0>) -> Self {
+    pub(crate) fn detached(builder: &StreamsBuilder) -> Self {
         let id = {
-            let mut graph = lock(&after.builder.graph);
+            let mut graph = lock(&builder.graph);
             let name = graph.next_name("KTABLE-DETACHED");
             graph.add_node(name, NodeKind::Processor(Vec::new()), &[])
         };
@@ -59,7 +62,7 @@ impl<K: Data, V: Data> KTable<K, V> {
             id,
             children: Vec::new(),
         }));
-        Self::new(after.builder.clone(), node, None, None, None)
+        Self::new(builder.clone(), node, None, None, None)
     }
 
     /// The name of the store that holds the table, for queries, if it is materialized.

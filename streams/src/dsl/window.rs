@@ -1,0 +1,398 @@
+//! Time windows: tumbling and hopping windows with a grace period, windowed aggregations into
+//! `KTable<Windowed<K>, A>`, and `suppress` to emit each window once, when it closes.
+//!
+//! Windows are aligned to the epoch, `[start, start + size)`. A record is added to every window
+//! that contains its timestamp and is still open: a window closes when the task's stream time
+//! reaches `end + grace`; records for closed windows are dropped and counted as late.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::table::{Change, KTable};
+use super::{Data, Materialized, SharedSerde};
+use crate::dsl::grouped::{Fold, KGroupedStream, aggregate_fold, count_fold, counting, reduce_fold, stored_value};
+use crate::error::StreamsError;
+use crate::processor::{Fanout, FnProcessor, Processor, Record, TaskContext};
+use crate::serde::{Serde, SerdeError};
+use crate::state::KvStore;
+use crate::topology::{StoreSpec, lock};
+
+/// A window: `[start, end)` in ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Window {
+    /// Inclusive start.
+    pub start: i64,
+    /// Exclusive end.
+    pub end: i64,
+}
+
+/// A key within a window: what windowed aggregations are keyed by.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Windowed<K> {
+    /// The record key.
+    pub key: K,
+    /// The window.
+    pub window: Window,
+}
+
+/// Tumbling (`advance == size`) or hopping windows of fixed size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindows {
+    size: i64,
+    advance: i64,
+    grace: i64,
+}
+
+impl TimeWindows {
+    /// Tumbling windows of `size_ms`; records later than their window's end are dropped.
+    pub fn of_size_with_no_grace(size_ms: i64) -> Self {
+        Self::of_size_and_grace(size_ms, 0)
+    }
+
+    /// Tumbling windows of `size_ms` that accept records until stream time passes
+    /// `end + grace_ms`.
+    pub fn of_size_and_grace(size_ms: i64, grace_ms: i64) -> Self {
+        Self {
+            size: size_ms,
+            advance: size_ms,
+            grace: grace_ms,
+        }
+    }
+
+    /// Hopping windows: a new window every `advance_ms` (at most the size).
+    pub fn advance_by(mut self, advance_ms: i64) -> Self {
+        self.advance = advance_ms;
+        self
+    }
+
+    /// The windows that contain `timestamp`, earliest first.
+    pub fn windows_for(&self, timestamp: i64) -> Vec<Window> {
+        let first = (timestamp - self.size + self.advance).max(0) / self.advance * self.advance;
+        let mut windows = Vec::new();
+        let mut start = first;
+        while start <= timestamp {
+            windows.push(Window {
+                start,
+                end: start + self.size,
+            });
+            start += self.advance;
+        }
+        windows
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.size <= 0 {
+            return Err(format!("window size must be positive, not {}", self.size));
+        }
+        if self.advance <= 0 || self.advance > self.size {
+            return Err(format!(
+                "window advance must be in (0, size = {}], not {}",
+                self.size, self.advance
+            ));
+        }
+        if self.grace < 0 {
+            return Err(format!("grace must not be negative, not {}", self.grace));
+        }
+        Ok(())
+    }
+}
+
+/// Windowed keys as Kafka's `TimeWindowedSerde` writes them: the key's bytes, then the window
+/// start as 8 big-endian bytes (the end follows from the window size).
+pub struct WindowedSerde<K> {
+    inner: SharedSerde<K>,
+    size: i64,
+}
+
+impl<K> WindowedSerde<K> {
+    /// Windowed keys of `inner` keys, for windows of `size_ms`.
+    pub fn new(inner: impl Serde<K>, size_ms: i64) -> Self {
+        Self {
+            inner: Arc::new(inner),
+            size: size_ms,
+        }
+    }
+}
+
+impl<K> fmt::Debug for WindowedSerde<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WindowedSerde")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: 'static> Serde<Windowed<K>> for WindowedSerde<K> {
+    fn serialize(&self, value: &Windowed<K>) -> Result<Option<Bytes>, SerdeError> {
+        let key = self.inner.serialize(&value.key)?.unwrap_or_default();
+        Ok(Some(window_key(&key, value.window.start)))
+    }
+
+    fn deserialize(&self, bytes: Option<&[u8]>) -> Result<Windowed<K>, SerdeError> {
+        let bytes = bytes.ok_or_else(|| SerdeError::new("windowed", "null windowed key"))?;
+        let split = bytes
+            .len()
+            .checked_sub(8)
+            .ok_or_else(|| SerdeError::new("windowed", format!("{} bytes, need at least 8", bytes.len())))?;
+        let start = i64::from_be_bytes(bytes[split..].try_into().map_err(|e| SerdeError::new("windowed", e))?);
+        Ok(Windowed {
+            key: self.inner.deserialize(Some(&bytes[..split]))?,
+            window: Window {
+                start,
+                end: start + self.size,
+            },
+        })
+    }
+}
+
+/// A window store's key: the record key's bytes, then the window start.
+fn window_key(key: &[u8], start: i64) -> Bytes {
+    let mut out = BytesMut::with_capacity(key.len() + 8);
+    out.put_slice(key);
+    out.put_i64(start);
+    out.freeze()
+}
+
+/// A grouped stream cut into time windows ([`KGroupedStream::windowed_by`]).
+pub struct TimeWindowedKStream<K, V> {
+    pub(crate) grouped: KGroupedStream<K, V>,
+    pub(crate) windows: TimeWindows,
+}
+
+impl<K, V> fmt::Debug for TimeWindowedKStream<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimeWindowedKStream")
+            .field("windows", &self.windows)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
+    /// Records per key and window.
+    pub fn count(self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
+        self.fold(counting(materialized), count_fold())
+    }
+
+    /// Values per key and window combined with `reducer(aggregate, value)`.
+    pub fn reduce(
+        self,
+        reducer: impl Fn(V, V) -> V + Send + Sync + 'static,
+        materialized: Materialized<K, V>,
+    ) -> KTable<Windowed<K>, V> {
+        let materialized = self.grouped.reducing(materialized);
+        self.fold(materialized, reduce_fold(reducer))
+    }
+
+    /// Values per key and window folded into an aggregate that starts as `initializer()`.
+    pub fn aggregate<A: Data>(
+        self,
+        initializer: impl Fn() -> A + Send + Sync + 'static,
+        aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
+        materialized: Materialized<K, A>,
+    ) -> KTable<Windowed<K>, A> {
+        self.fold(materialized, aggregate_fold(initializer, aggregator))
+    }
+
+    fn fold<A: Data>(self, materialized: Materialized<K, A>, fold: Fold<K, V, A>) -> KTable<Windowed<K>, A> {
+        let windows = self.windows;
+        let builder = self.grouped.stream.builder.clone();
+        let store = match &materialized.name {
+            Some(name) => name.clone(),
+            None => lock(&builder.graph).next_name("KSTREAM-AGGREGATE-STATE-STORE"),
+        };
+        if let Err(e) = windows.check() {
+            self.grouped.stream.error(format!("windows of store {store}: {e}"));
+        }
+        let key_serde = materialized.key_serde.clone().or_else(|| self.grouped.key_serde());
+        let input = self
+            .grouped
+            .input(&store)
+            .unwrap_or_else(|| self.grouped.stream.clone());
+        let (Some(ks), Some(vs)) = (key_serde, materialized.value_serde.clone()) else {
+            input.error(format!(
+                "the windowed aggregation into store {store} needs key and value serdes: give them in Materialized"
+            ));
+            return KTable::detached(&input.builder);
+        };
+        let store_name = store.clone();
+        let key_serde = Arc::clone(&ks);
+        let (node, id) = input.add_child_with(
+            "KSTREAM-AGGREGATE",
+            move |inst, next: Fanout<Windowed<K>, Change<A>>| {
+                Ok(Box::new(WindowAggregate {
+                    store: inst.kv_store(&store_name)?,
+                    store_name: store_name.clone(),
+                    windows,
+                    key_serde: Arc::clone(&key_serde),
+                    value_serde: Arc::clone(&vs),
+                    fold: Arc::clone(&fold),
+                    starts: BTreeMap::new(),
+                    next,
+                }) as Box<dyn Processor<K, V>>)
+            },
+        );
+        lock(&builder.graph).add_store(
+            id,
+            StoreSpec {
+                name: store.clone(),
+                logged: materialized.logging,
+            },
+        );
+        let windowed_serde: SharedSerde<Windowed<K>> = Arc::new(WindowedSerde {
+            inner: ks,
+            size: windows.size,
+        });
+        let mut table = KTable::new(
+            builder,
+            node,
+            Some(windowed_serde),
+            materialized.value_serde,
+            Some(store),
+        );
+        table.close_after = Some(windows.grace);
+        table
+    }
+}
+
+/// Folds records into the windows they fall in, dropping those for closed windows.
+struct WindowAggregate<K, V, A> {
+    store: Arc<Mutex<KvStore>>,
+    store_name: String,
+    windows: TimeWindows,
+    key_serde: SharedSerde<K>,
+    value_serde: SharedSerde<A>,
+    fold: Fold<K, V, A>,
+    /// Stored window keys by window start, to expire them (retention: size + grace).
+    starts: BTreeMap<i64, Vec<Bytes>>,
+    next: Fanout<Windowed<K>, Change<A>>,
+}
+
+impl<K: Data, V: Data, A: Data> Processor<K, V> for WindowAggregate<K, V, A> {
+    fn process(&mut self, ctx: &mut TaskContext, r: Record<K, V>) -> Result<(), StreamsError> {
+        let serialize_error = |source| StreamsError::Serialize {
+            target: self.store_name.clone(),
+            node: self.store_name.clone(),
+            source,
+        };
+        let Some(key) = self.key_serde.serialize(&r.key).map_err(serialize_error)? else {
+            ctx.skipped_records += 1;
+            return Ok(());
+        };
+        let close_time = ctx.stream_time - self.windows.grace;
+        for window in self.windows.windows_for(r.timestamp) {
+            if window.end <= close_time {
+                tracing::debug!(store = %self.store_name, timestamp = r.timestamp, window_end = window.end, "dropping a late record");
+                ctx.dropped_late_records += 1;
+                continue;
+            }
+            let store_key = window_key(&key, window.start);
+            let mut store = lock(&self.store);
+            let old = stored_value(&store, &store_key, &self.value_serde, &self.store_name)?;
+            if old.is_none() {
+                self.starts.entry(window.start).or_default().push(store_key.clone());
+            }
+            let new = (self.fold)(&r.key, r.value.clone(), old.clone());
+            let bytes = self.value_serde.serialize(&new).map_err(serialize_error)?;
+            store.put(ctx, store_key, bytes, r.timestamp);
+            drop(store);
+            self.next.forward(
+                ctx,
+                r.with(
+                    Windowed {
+                        key: r.key.clone(),
+                        window,
+                    },
+                    Change { new: Some(new), old },
+                ),
+            )?;
+        }
+        // Windows that closed can go (not logged: the changelog topic's retention removes them).
+        let expired_before = ctx.stream_time - self.windows.size - self.windows.grace;
+        let keep = self.starts.split_off(&(expired_before + 1));
+        let expired = std::mem::replace(&mut self.starts, keep);
+        if !expired.is_empty() {
+            let mut store = lock(&self.store);
+            for key in expired.into_values().flatten() {
+                store.evict(&key);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// When a suppressed table emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Suppressed {
+    _private: (),
+}
+
+impl Suppressed {
+    /// Emit each window's final result once, when the window closes (stream time reaches its
+    /// end plus grace), instead of every update.
+    pub fn until_window_closes() -> Self {
+        Self { _private: () }
+    }
+}
+
+impl<K: Data, V: Data> KTable<Windowed<K>, V> {
+    /// Holds back updates of each window until it closes, then emits its last value once.
+    pub fn suppress(&self, _suppressed: Suppressed) -> KTable<Windowed<K>, V> {
+        let Some(grace) = self.close_after else {
+            self.stream
+                .error("suppress(until_window_closes) needs a table of a windowed aggregation".to_owned());
+            return KTable::detached(&self.stream.builder);
+        };
+        let Some(key_serde) = self.stream.key_serde.clone() else {
+            self.stream.error("suppress needs the windowed key serde".to_owned());
+            return KTable::detached(&self.stream.builder);
+        };
+        let (node, _) = self
+            .stream
+            .add_child("KTABLE-SUPPRESS", move |mut next: Fanout<Windowed<K>, Change<V>>| {
+                let key_serde = Arc::clone(&key_serde);
+                // The latest update per window and key, by close time; the first `old` is kept,
+                // so that the emitted change spans everything held back.
+                let mut buffer: BTreeMap<(i64, Bytes), Record<Windowed<K>, Change<V>>> = BTreeMap::new();
+                Box::new(FnProcessor(
+                    move |ctx: &mut TaskContext, r: Record<Windowed<K>, Change<V>>| {
+                        let key = key_serde
+                            .serialize(&r.key)
+                            .map_err(|source| StreamsError::Serialize {
+                                target: "suppression buffer".to_owned(),
+                                node: "KTABLE-SUPPRESS".to_owned(),
+                                source,
+                            })?
+                            .unwrap_or_default();
+                        let close = r.key.window.end + grace;
+                        match buffer.get_mut(&(close, key.clone())) {
+                            Some(held) => {
+                                let first_old = held.value.old.take();
+                                *held = r;
+                                held.value.old = first_old;
+                            }
+                            None => {
+                                buffer.insert((close, key), r);
+                            }
+                        }
+                        let open = buffer.split_off(&(ctx.stream_time + 1, Bytes::new()));
+                        for (_, record) in std::mem::replace(&mut buffer, open) {
+                            next.forward(ctx, record)?;
+                        }
+                        Ok(())
+                    },
+                ))
+            });
+        let mut table = KTable::new(
+            self.stream.builder.clone(),
+            node,
+            self.stream.key_serde.clone(),
+            self.value_serde.clone(),
+            None,
+        );
+        table.close_after = self.close_after;
+        table
+    }
+}

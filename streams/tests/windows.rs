@@ -1,0 +1,159 @@
+//! Windowed aggregations through the test driver: tumbling and hopping windows, out-of-order
+//! and late records around the grace boundary, and suppression until windows close.
+
+use rill_streams::serde::{IntSerde, StringSerde};
+use rill_streams::{
+    Consumed, Grouped, Materialized, Produced, StreamsBuilder, StreamsError, Suppressed, TestTopic, TimeWindows,
+    TopologyTestDriver, Window, Windowed, WindowedSerde,
+};
+
+type Row = (String, i64, i64);
+
+fn rows(records: Vec<rill_streams::Record<Windowed<String>, Option<i64>>>) -> Vec<Row> {
+    records
+        .into_iter()
+        .map(|r| (r.key.key, r.key.window.start, r.value.expect("a count")))
+        .collect()
+}
+
+fn expect(items: &[(&str, i64, i64)]) -> Vec<Row> {
+    items.iter().map(|(k, s, n)| (k.to_string(), *s, *n)).collect()
+}
+
+#[test]
+fn tumbling_counts_with_grace_drop_late_records_and_suppress_emits_final_counts() -> Result<(), StreamsError> {
+    let builder = StreamsBuilder::new();
+    let counts = builder
+        .stream("clicks", Consumed::<String, String>::with(StringSerde, StringSerde))
+        .group_by_key(Grouped::default())
+        .windowed_by(TimeWindows::of_size_and_grace(10_000, 5_000))
+        .count(Materialized::as_("clicks-per-window"));
+    let out = || {
+        Produced::with(
+            WindowedSerde::new(StringSerde, 10_000),
+            rill_streams::serde::Nullable(IntSerde),
+        )
+    };
+    counts.to_stream().to("updates", out());
+    counts
+        .suppress(Suppressed::until_window_closes())
+        .to_stream()
+        .to("final", out());
+    let mut driver = TopologyTestDriver::new(builder.build()?, "app")?;
+    let clicks = TestTopic::new("clicks", StringSerde, StringSerde);
+    let inputs = [
+        ("a", 1_000),
+        ("a", 9_999),
+        ("b", 10_000),
+        ("a", 3_000),  // out of order, its window still open
+        ("a", 14_999), // stream time 14,999: [0, 10,000) is open until 15,000
+        ("a", 2_000),  // accepted at the last moment
+        ("c", 15_000), // stream time reaches 15,000: [0, 10,000) closes
+        ("a", 5_000),  // late: dropped
+        ("a", 30_000), // [10,000, 20,000) closes (20,000 + 5,000 <= 30,000)
+    ];
+    for (key, ts) in inputs {
+        driver.pipe(&clicks, key.to_owned(), "click".to_owned(), ts)?;
+    }
+    let serde = || WindowedSerde::new(StringSerde, 10_000);
+    let nullable = || rill_streams::serde::Nullable(IntSerde);
+    let updates = driver.read(&TestTopic::new("updates", serde(), nullable()))?;
+    assert_eq!(
+        rows(updates.clone()),
+        expect(&[
+            ("a", 0, 1),
+            ("a", 0, 2),
+            ("b", 10_000, 1),
+            ("a", 0, 3),
+            ("a", 10_000, 1),
+            ("a", 0, 4),
+            ("c", 10_000, 1),
+            ("a", 30_000, 1),
+        ])
+    );
+    assert_eq!(
+        updates[0].key.window,
+        Window { start: 0, end: 10_000 },
+        "windows are [start, start + size)"
+    );
+    assert_eq!(
+        rows(driver.read(&TestTopic::new("final", serde(), nullable()))?),
+        expect(&[("a", 0, 4), ("a", 10_000, 1), ("b", 10_000, 1), ("c", 10_000, 1)]),
+        "one result per window, when it closes"
+    );
+    assert_eq!(driver.dropped_late_records(), 1);
+    // The store keeps windows that started within size + grace (the retention) of stream time.
+    let store = driver.key_value_store("clicks-per-window", &serde(), &IntSerde)?;
+    let kept: Vec<(String, i64, i64)> = store.into_iter().map(|(k, n)| (k.key, k.window.start, n)).collect();
+    assert_eq!(kept, expect(&[("a", 30_000, 1)]));
+    Ok(())
+}
+
+#[test]
+fn hopping_windows_count_a_record_in_every_window_that_contains_it() -> Result<(), StreamsError> {
+    let windows = TimeWindows::of_size_with_no_grace(10_000).advance_by(5_000);
+    assert_eq!(
+        windows.windows_for(7_000),
+        vec![
+            Window { start: 0, end: 10_000 },
+            Window {
+                start: 5_000,
+                end: 15_000
+            }
+        ]
+    );
+    assert_eq!(windows.windows_for(2_000), vec![Window { start: 0, end: 10_000 }]);
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("events", Consumed::<String, i64>::with(StringSerde, IntSerde))
+        .group_by_key(Grouped::default())
+        .windowed_by(windows)
+        .reduce(|a, b| a + b, Materialized::as_("sums"))
+        .to_stream()
+        .to(
+            "sums",
+            Produced::with(
+                WindowedSerde::new(StringSerde, 10_000),
+                rill_streams::serde::Nullable(IntSerde),
+            ),
+        );
+    let mut driver = TopologyTestDriver::new(builder.build()?, "app")?;
+    let events = TestTopic::<String, i64>::new("events", StringSerde, IntSerde);
+    driver.pipe(&events, "x".to_owned(), 1, 7_000)?;
+    driver.pipe(&events, "x".to_owned(), 10, 12_000)?;
+    driver.pipe(&events, "x".to_owned(), 100, 9_000)?; // [0, 10,000) closed at 12,000: late there
+    let sums = driver.read(&TestTopic::new(
+        "sums",
+        WindowedSerde::new(StringSerde, 10_000),
+        rill_streams::serde::Nullable(IntSerde),
+    ))?;
+    assert_eq!(
+        rows(sums),
+        expect(&[
+            ("x", 0, 1),
+            ("x", 5_000, 1),
+            ("x", 5_000, 11),
+            ("x", 10_000, 10),
+            ("x", 5_000, 111)
+        ])
+    );
+    assert_eq!(driver.dropped_late_records(), 1, "dropped from one of its two windows");
+    Ok(())
+}
+
+#[test]
+fn bad_windows_and_suppressing_a_plain_table_are_build_errors() {
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("in", Consumed::<String, i64>::with(StringSerde, IntSerde))
+        .group_by_key(Grouped::default())
+        .windowed_by(TimeWindows::of_size_with_no_grace(1_000).advance_by(2_000))
+        .count(Materialized::as_("w"));
+    let error = builder.build().expect_err("advance > size");
+    assert!(
+        error
+            .to_string()
+            .contains("window advance must be in (0, size = 1000], not 2000"),
+        "{error}"
+    );
+}

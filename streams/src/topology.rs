@@ -110,6 +110,13 @@ impl Graph {
         self.nodes[node].parents.push(parent);
     }
 
+    /// Lets `node` use a store another node created.
+    pub(crate) fn connect_store(&mut self, node: usize, store: &str) {
+        if let NodeKind::Processor(stores) = &mut self.nodes[node].kind {
+            stores.push(store.to_owned());
+        }
+    }
+
     pub(crate) fn add_store(&mut self, node: usize, store: StoreSpec) {
         if self.stores.iter().any(|s| s.name == store.name) {
             self.errors.push(format!("store name {} is used twice", store.name));
@@ -120,8 +127,8 @@ impl Graph {
         self.stores.push(store);
     }
 
-    /// Sub-topologies: groups of nodes connected by parent/child edges (topics between them,
-    /// such as repartition topics, separate them), numbered by their first node.
+    /// Sub-topologies: groups of nodes connected by parent/child edges or a shared store (topics
+    /// between them, such as repartition topics, separate them), numbered by their first node.
     pub(crate) fn subtopologies(&self) -> Vec<Vec<usize>> {
         let mut group: Vec<Option<usize>> = vec![None; self.nodes.len()];
         let mut groups: Vec<Vec<usize>> = Vec::new();
@@ -139,6 +146,12 @@ impl Graph {
                 group[n] = Some(index);
                 members.push(n);
                 stack.extend(self.nodes[n].children.iter().chain(&self.nodes[n].parents));
+                // Nodes that share a store run in one task.
+                if let NodeKind::Processor(stores) = &self.nodes[n].kind {
+                    stack.extend((0..self.nodes.len()).filter(|&m| {
+                        matches!(&self.nodes[m].kind, NodeKind::Processor(other) if other.iter().any(|s| stores.contains(s)))
+                    }));
+                }
             }
             members.sort_unstable();
             groups.push(members);

@@ -353,3 +353,56 @@ fn mistakes_are_reported_by_build_and_bad_records_by_the_driver() -> Result<(), 
     assert!(error.to_string().contains("does not read topic elsewhere"), "{error}");
     Ok(())
 }
+
+#[test]
+fn tables_from_topics_and_stream_table_joins() -> Result<(), StreamsError> {
+    let builder = StreamsBuilder::new();
+    let customers = builder.table(
+        "customers",
+        Consumed::with(StringSerde, StringSerde),
+        Materialized::as_("customers-store"),
+    );
+    let orders = builder.stream("orders", Consumed::<String, i64>::with(StringSerde, IntSerde));
+    orders
+        .join(&customers, |amount, name: &String| format!("{name}:{amount}"))
+        .to("enriched", Produced::with(StringSerde, StringSerde));
+    orders
+        .left_join(&customers, |amount, name: Option<&String>| {
+            format!("{}:{amount}", name.map_or("?", String::as_str))
+        })
+        .to("enriched-left", Produced::with(StringSerde, StringSerde));
+    customers
+        .to_stream()
+        .to("customer-changes", Produced::with(StringSerde, Nullable(StringSerde)));
+    let topology = builder.build()?;
+    assert_eq!(
+        topology.subtopologies("app").len(),
+        1,
+        "the joins share the table's store, so they run in its task:\n{}",
+        topology.describe()
+    );
+    let mut driver = TopologyTestDriver::new(topology, "app")?;
+    let customer = TestTopic::new("customers", StringSerde, Nullable(StringSerde));
+    let order = TestTopic::<String, i64>::new("orders", StringSerde, IntSerde);
+    driver.pipe(&order, s("c1"), 10, 1)?;
+    driver.pipe(&customer, s("c1"), Some(s("Ann")), 2)?;
+    driver.pipe(&order, s("c1"), 20, 3)?;
+    driver.pipe(&customer, s("c1"), None, 4)?;
+    driver.pipe(&customer, s("c2"), None, 5)?; // deleting an absent key changes nothing
+    driver.pipe(&order, s("c1"), 30, 6)?;
+    let read = |driver: &mut TopologyTestDriver, topic: &str| -> Result<Vec<(String, String)>, StreamsError> {
+        Ok(kv(&driver.read(&TestTopic::new(topic, StringSerde, StringSerde))?))
+    };
+    assert_eq!(read(&mut driver, "enriched")?, vec![(s("c1"), s("Ann:20"))]);
+    assert_eq!(
+        read(&mut driver, "enriched-left")?,
+        vec![(s("c1"), s("?:10")), (s("c1"), s("Ann:20")), (s("c1"), s("?:30"))]
+    );
+    let changes = driver.read(&TestTopic::new("customer-changes", StringSerde, Nullable(StringSerde)))?;
+    assert_eq!(kv(&changes), vec![(s("c1"), Some(s("Ann"))), (s("c1"), None)]);
+    assert!(
+        driver.read_raw("app-customers-store-changelog").is_empty(),
+        "the source topic is the table's changelog"
+    );
+    Ok(())
+}

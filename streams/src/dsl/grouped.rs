@@ -195,21 +195,13 @@ struct Aggregate<K, V, A> {
 
 impl<K: Data, V: Data, A: Data> Processor<K, V> for Aggregate<K, V, A> {
     fn process(&mut self, ctx: &mut TaskContext, r: Record<K, V>) -> Result<(), StreamsError> {
-        let serialize_error = |source| StreamsError::Serialize {
-            target: self.store_name.clone(),
-            node: self.store_name.clone(),
-            source,
-        };
-        let Some(key) = self.key_serde.serialize(&r.key).map_err(serialize_error)? else {
-            // A null key has no group (Kafka skips such records too).
-            tracing::debug!(store = %self.store_name, "skipping a record with a null key");
-            ctx.skipped_records += 1;
+        let Some(key) = store_key(ctx, &self.key_serde, &r.key, &self.store_name)? else {
             return Ok(());
         };
         let mut store = lock(&self.store);
         let old = stored_value(&store, &key, &self.value_serde, &self.store_name)?;
         let new = (self.fold)(&r.key, r.value, old.clone());
-        let bytes: Option<Bytes> = self.value_serde.serialize(&new).map_err(serialize_error)?;
+        let bytes = to_store_bytes(&self.value_serde, &new, &self.store_name)?;
         store.put(ctx, key, bytes, r.timestamp);
         drop(store);
         self.next.forward(
@@ -239,4 +231,33 @@ pub(crate) fn stored_value<A: 'static>(
             store: store_name.to_owned(),
             reason: e.to_string(),
         })
+}
+
+/// `value` serialized for store `store`.
+pub(crate) fn to_store_bytes<T: 'static>(
+    serde: &SharedSerde<T>,
+    value: &T,
+    store: &str,
+) -> Result<Option<Bytes>, StreamsError> {
+    serde.serialize(value).map_err(|source| StreamsError::Serialize {
+        target: store.to_owned(),
+        node: store.to_owned(),
+        source,
+    })
+}
+
+/// The bytes store `store` keeps `key` under; `None` for a null key, which has no place in a
+/// store: the record is skipped and counted, as Kafka does.
+pub(crate) fn store_key<K: 'static>(
+    ctx: &mut TaskContext,
+    serde: &SharedSerde<K>,
+    key: &K,
+    store: &str,
+) -> Result<Option<Bytes>, StreamsError> {
+    let bytes = to_store_bytes(serde, key, store)?;
+    if bytes.is_none() {
+        tracing::debug!(store, "skipping a record with a null key");
+        ctx.skipped_records += 1;
+    }
+    Ok(bytes)
 }

@@ -16,7 +16,7 @@ pub use self::window::{Suppressed, TimeWindowedKStream, TimeWindows, Window, Win
 use crate::error::StreamsError;
 use crate::processor::{RawProcessor, RawRecord, Record, TaskContext};
 use crate::serde::Serde;
-use crate::topology::{Graph, Node, NodeKind, NodeRef, SourceSpec, TopicName, Topology, lock};
+use crate::topology::{self, Graph, Node, NodeKind, NodeRef, SourceSpec, TopicName, Topology, lock};
 
 /// What a record's key or value type must be to flow through a topology.
 pub trait Data: Clone + Send + Sync + 'static {}
@@ -207,6 +207,65 @@ impl StreamsBuilder {
             consumed.key_serde,
             consumed.value_serde,
         )
+    }
+
+    /// A table of the records of `topic`: the latest value per key, a null value deleting it.
+    /// Its store (named by `materialized`) is not logged: the topic itself is its changelog.
+    pub fn table<K: Data, V: Data>(
+        &self,
+        topic: &str,
+        consumed: Consumed<K, V>,
+        materialized: Materialized<K, V>,
+    ) -> KTable<K, V> {
+        let (ks, vs) = (consumed.key_serde, consumed.value_serde);
+        let nullable: SharedSerde<Option<V>> = Arc::new(crate::serde::Nullable(table::SerdeRef(Arc::clone(&vs))));
+        let source = self.source(TopicName::User(topic.to_owned()), Arc::clone(&ks), nullable);
+        let store = match &materialized.name {
+            Some(name) => name.clone(),
+            None => lock(&self.graph).next_name(&format!("{topic}-STATE-STORE")),
+        };
+        let store_name = store.clone();
+        let (key_serde, value_serde) = (Arc::clone(&ks), Arc::clone(&vs));
+        let (node, id) = source.add_child_with("KTABLE-SOURCE", move |inst, mut next| {
+            let store = inst.kv_store(&store_name)?;
+            let (ks, vs, name) = (Arc::clone(&key_serde), Arc::clone(&value_serde), store_name.clone());
+            Ok(Box::new(crate::processor::FnProcessor(
+                move |ctx: &mut TaskContext, r: Record<K, Option<V>>| {
+                    let Some(key) = grouped::store_key(ctx, &ks, &r.key, &name)? else {
+                        return Ok(());
+                    };
+                    let mut store = lock(&store);
+                    let old = grouped::stored_value(&store, &key, &vs, &name)?;
+                    let bytes = match &r.value {
+                        Some(v) => grouped::to_store_bytes(&vs, v, &name)?,
+                        None => None,
+                    };
+                    store.put(ctx, key, bytes, r.timestamp);
+                    drop(store);
+                    if old.is_none() && r.value.is_none() {
+                        return Ok(());
+                    }
+                    next.forward(
+                        ctx,
+                        r.with(
+                            r.key.clone(),
+                            Change {
+                                new: r.value.clone(),
+                                old,
+                            },
+                        ),
+                    )
+                },
+            )) as Box<dyn crate::processor::Processor<K, Option<V>>>)
+        });
+        lock(&self.graph).add_store(
+            id,
+            topology::StoreSpec {
+                name: store.clone(),
+                logged: false,
+            },
+        );
+        KTable::new(self.clone(), node, Some(ks), Some(vs), Some(store))
     }
 
     /// A source node reading `topic` with these serdes.

@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use super::grouped::KGroupedStream;
+use super::table::KTable;
 use super::{Data, Grouped, Produced, SharedSerde, StreamsBuilder};
 use crate::error::StreamsError;
 use crate::processor::{Fanout, FnProcessor, Output, Processor, Record, TaskContext};
@@ -62,6 +63,20 @@ impl<K: Data, V: Data> KStream<K, V> {
             value_serde,
             repartition_required: false,
         }
+    }
+
+    /// A stream on a node that nothing feeds, after a mistake `build` reports.
+    pub(crate) fn detached(builder: &StreamsBuilder) -> Self {
+        let id = {
+            let mut graph = lock(&builder.graph);
+            let name = graph.next_name("KSTREAM-DETACHED");
+            graph.add_node(name, NodeKind::Processor(Vec::new()), &[])
+        };
+        let node = Arc::new(Mutex::new(Node {
+            id,
+            children: Vec::new(),
+        }));
+        KStream::from_node(builder.clone(), node, None, None)
     }
 
     /// The name of this stream's node.
@@ -410,6 +425,73 @@ impl<K: Data, V: Data> KStream<K, V> {
         grouped: Grouped<K2, V>,
     ) -> KGroupedStream<K2, V> {
         KGroupedStream::new(self.select_key(selector), grouped)
+    }
+
+    /// Each record joined with the table's current value for its key; records whose key the
+    /// table lacks are dropped (the table side never triggers output).
+    pub fn join<VT: Data, VR: Data>(
+        &self,
+        table: &KTable<K, VT>,
+        joiner: impl Fn(&V, &VT) -> VR + Send + Sync + 'static,
+    ) -> KStream<K, VR> {
+        self.table_join(table, "KSTREAM-JOIN", move |v, tv| tv.map(|tv| joiner(v, tv)))
+    }
+
+    /// Each record joined with the table's current value for its key, `None` if it has none.
+    pub fn left_join<VT: Data, VR: Data>(
+        &self,
+        table: &KTable<K, VT>,
+        joiner: impl Fn(&V, Option<&VT>) -> VR + Send + Sync + 'static,
+    ) -> KStream<K, VR> {
+        self.table_join(table, "KSTREAM-LEFTJOIN", move |v, tv| Some(joiner(v, tv)))
+    }
+
+    fn table_join<VT: Data, VR: Data>(
+        &self,
+        table: &KTable<K, VT>,
+        prefix: &str,
+        joiner: impl Fn(&V, Option<&VT>) -> Option<VR> + Send + Sync + 'static,
+    ) -> KStream<K, VR> {
+        let (Some(store), Some(ks), Some(vts)) = (
+            table.store.clone(),
+            self.key_serde.clone().or_else(|| table.stream.key_serde.clone()),
+            table.value_serde.clone(),
+        ) else {
+            self.error(format!(
+                "joining {} with a table needs a materialized table and key serdes",
+                self.name()
+            ));
+            return KStream::detached(&self.builder);
+        };
+        if self.repartition_required {
+            self.error(format!(
+                "joining {} with a table after a key change needs a repartition first (not supported yet)",
+                self.name()
+            ));
+        }
+        let joiner = Arc::new(joiner);
+        let store_name = store.clone();
+        let (node, id) = self.add_child_with(prefix, move |inst, mut next: Fanout<K, VR>| {
+            let store = inst.kv_store(&store_name)?;
+            let (ks, vts, joiner, name) = (
+                Arc::clone(&ks),
+                Arc::clone(&vts),
+                Arc::clone(&joiner),
+                store_name.clone(),
+            );
+            Ok(Box::new(FnProcessor(move |ctx: &mut TaskContext, r: Record<K, V>| {
+                let Some(key) = crate::dsl::grouped::store_key(ctx, &ks, &r.key, &name)? else {
+                    return Ok(());
+                };
+                let found = crate::dsl::grouped::stored_value(&lock(&store), &key, &vts, &name)?;
+                match joiner(&r.value, found.as_ref()) {
+                    Some(value) => next.forward(ctx, r.with(r.key.clone(), value)),
+                    None => Ok(()),
+                }
+            })) as Box<dyn Processor<K, V>>)
+        });
+        lock(&self.builder.graph).connect_store(id, &store);
+        self.derived(node, self.key_serde.clone(), None, false)
     }
 
     /// Records an error that `StreamsBuilder::build` reports.

@@ -1,12 +1,12 @@
 //! `KTable`: a changelog stream read as a table, each record the latest value of its key.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::stream::KStream;
 use super::{Data, SharedSerde, StreamsBuilder};
 use crate::processor::{Fanout, FnProcessor, Record, TaskContext};
-use crate::topology::{Node, NodeKind, NodeRef, lock};
+use crate::topology::NodeRef;
 
 /// An update of a table's key: its new value (`None`: deleted) and the one it replaces.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct KTable<K, V> {
     pub(crate) stream: KStream<K, Change<V>>,
     pub(crate) value_serde: Option<SharedSerde<V>>,
     /// The store holding the table, if materialized.
-    store: Option<String>,
+    pub(crate) store: Option<String>,
     /// For a windowed aggregation's table: the grace period after which its windows close.
     pub(crate) close_after: Option<i64>,
 }
@@ -53,16 +53,12 @@ impl<K: Data, V: Data> KTable<K, V> {
 
     /// A table on a node that nothing feeds, after a mistake `build` reports.
     pub(crate) fn detached(builder: &StreamsBuilder) -> Self {
-        let id = {
-            let mut graph = lock(&builder.graph);
-            let name = graph.next_name("KTABLE-DETACHED");
-            graph.add_node(name, NodeKind::Processor(Vec::new()), &[])
-        };
-        let node = Arc::new(Mutex::new(Node {
-            id,
-            children: Vec::new(),
-        }));
-        Self::new(builder.clone(), node, None, None, None)
+        Self {
+            stream: KStream::detached(builder),
+            value_serde: None,
+            store: None,
+            close_after: None,
+        }
     }
 
     /// The name of the store that holds the table, for queries, if it is materialized.
@@ -153,7 +149,7 @@ impl<K: Data, V: Data> KTable<K, V> {
 }
 
 /// A shared serde used where a serde value is expected.
-struct SerdeRef<T>(SharedSerde<T>);
+pub(crate) struct SerdeRef<T>(pub(crate) SharedSerde<T>);
 
 impl<T: 'static> crate::serde::Serde<T> for SerdeRef<T> {
     fn serialize(&self, value: &T) -> Result<Option<bytes::Bytes>, crate::serde::SerdeError> {

@@ -13,7 +13,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::table::{Change, KTable};
 use super::{Data, Materialized, SharedSerde};
-use crate::dsl::grouped::{Fold, KGroupedStream, aggregate_fold, count_fold, counting, reduce_fold, stored_value};
+use crate::dsl::grouped::{
+    Fold, KGroupedStream, aggregate_fold, count_fold, counting, reduce_fold, store_key, stored_value, to_store_bytes,
+};
 use crate::error::StreamsError;
 use crate::processor::{Fanout, FnProcessor, Processor, Record, TaskContext};
 use crate::serde::{Serde, SerdeError};
@@ -272,13 +274,7 @@ struct WindowAggregate<K, V, A> {
 
 impl<K: Data, V: Data, A: Data> Processor<K, V> for WindowAggregate<K, V, A> {
     fn process(&mut self, ctx: &mut TaskContext, r: Record<K, V>) -> Result<(), StreamsError> {
-        let serialize_error = |source| StreamsError::Serialize {
-            target: self.store_name.clone(),
-            node: self.store_name.clone(),
-            source,
-        };
-        let Some(key) = self.key_serde.serialize(&r.key).map_err(serialize_error)? else {
-            ctx.skipped_records += 1;
+        let Some(key) = store_key(ctx, &self.key_serde, &r.key, &self.store_name)? else {
             return Ok(());
         };
         let close_time = ctx.stream_time - self.windows.grace;
@@ -295,7 +291,7 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for WindowAggregate<K, V, A> {
                 self.starts.entry(window.start).or_default().push(store_key.clone());
             }
             let new = (self.fold)(&r.key, r.value.clone(), old.clone());
-            let bytes = self.value_serde.serialize(&new).map_err(serialize_error)?;
+            let bytes = to_store_bytes(&self.value_serde, &new, &self.store_name)?;
             store.put(ctx, store_key, bytes, r.timestamp);
             drop(store);
             self.next.forward(

@@ -40,6 +40,9 @@ pub enum StreamsError {
         /// What is wrong.
         reason: String,
     },
+    /// Talking to the cluster failed.
+    #[error("{0}")]
+    Client(Box<rill_client::ClientError>),
     /// The test driver or the runtime was used wrongly.
     #[error("{0}")]
     Usage(String),

@@ -35,6 +35,7 @@
 mod dsl;
 mod error;
 mod processor;
+mod runtime;
 pub mod serde;
 mod state;
 mod test_driver;
@@ -46,6 +47,7 @@ pub use dsl::{
 };
 pub use error::StreamsError;
 pub use processor::{Headers, Output, Record};
+pub use runtime::{KafkaStreams, StreamsConfig, StreamsStats};
 pub use serde::{Serde, SerdeError};
 pub use test_driver::{TestTopic, TopologyTestDriver};
 pub use topology::Topology;

@@ -48,6 +48,14 @@ impl KvStore {
         }
     }
 
+    /// Applies a changelog record (without logging it again).
+    pub(crate) fn restore(&mut self, key: Bytes, value: Option<Bytes>) {
+        match value {
+            Some(v) => self.map.insert(key, v),
+            None => self.map.remove(&key),
+        };
+    }
+
     /// Removes `key` without logging it: for expired windows, which the changelog topic's own
     /// retention removes.
     pub(crate) fn evict(&mut self, key: &[u8]) {

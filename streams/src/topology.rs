@@ -69,6 +69,8 @@ pub(crate) struct SourceSpec {
 pub(crate) struct StoreSpec {
     pub(crate) name: String,
     pub(crate) logged: bool,
+    /// For window stores: how long windows are kept (the changelog's `retention.ms` adds a day).
+    pub(crate) retention_ms: Option<i64>,
 }
 
 /// Everything the DSL built.
@@ -348,12 +350,59 @@ impl Topology {
             .collect()
     }
 
+    /// What the runtime needs to know of each sub-topology: the topics it reads and the internal
+    /// topics it writes, and its stores.
+    pub(crate) fn layout(&self) -> Vec<SubtopologyLayout> {
+        let graph = lock(&self.graph);
+        graph
+            .subtopologies()
+            .iter()
+            .map(|members| {
+                let mut layout = SubtopologyLayout::default();
+                for &n in members {
+                    match &graph.nodes[n].kind {
+                        NodeKind::Source(topic) => layout.sources.push(topic.clone()),
+                        NodeKind::Sink(Some(topic @ TopicName::Internal(_))) => {
+                            layout.internal_sinks.push(topic.clone())
+                        }
+                        NodeKind::Processor(stores) => {
+                            for store in stores {
+                                let spec = graph.stores.iter().find(|s| &s.name == store);
+                                if let Some(spec) = spec.filter(|s| !layout.stores.iter().any(|l| l.name == s.name)) {
+                                    layout.stores.push(spec.clone());
+                                }
+                            }
+                        }
+                        NodeKind::Sink(_) => {}
+                    }
+                }
+                layout
+            })
+            .collect()
+    }
+
     /// Instantiates every source (all sub-topologies) for one task of partition `partition`.
     pub(crate) fn task(&self, application_id: &str, partition: i32) -> Result<Task, StreamsError> {
+        self.task_of(application_id, None, partition)
+    }
+
+    /// Instantiates the sources of sub-topology `subtopology` (all with `None`) for the task of
+    /// partition `partition`.
+    pub(crate) fn task_of(
+        &self,
+        application_id: &str,
+        subtopology: Option<usize>,
+        partition: i32,
+    ) -> Result<Task, StreamsError> {
         let graph = lock(&self.graph);
+        let members: Option<Vec<usize>> = subtopology.map(|i| graph.subtopologies().swap_remove(i));
         let mut inst = Instantiator::new(&graph);
         let mut sources = HashMap::new();
-        for source in &graph.sources {
+        for source in graph
+            .sources
+            .iter()
+            .filter(|s| members.as_ref().is_none_or(|m| m.contains(&s.node)))
+        {
             let processor = (source.factory)(&mut inst)?;
             sources.insert(source.topic.resolve(application_id), processor);
         }
@@ -365,6 +414,14 @@ impl Topology {
             stores,
         })
     }
+}
+
+/// A sub-topology's topics and stores.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SubtopologyLayout {
+    pub(crate) sources: Vec<TopicName>,
+    pub(crate) internal_sinks: Vec<TopicName>,
+    pub(crate) stores: Vec<StoreSpec>,
 }
 
 /// A topology instantiated for one partition: its sources, processors and stores.

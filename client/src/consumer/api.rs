@@ -39,7 +39,9 @@ pub struct Consumer {
     state: SubscriptionState,
     fetcher: Fetcher,
     membership: Option<Membership>,
-    listener: Box<dyn RebalanceListener>,
+    /// Only used through `&mut self` (`get_mut`, no locking): the mutex makes the consumer
+    /// `Sync`, so that futures borrowing it can move between threads.
+    listener: std::sync::Mutex<Box<dyn RebalanceListener>>,
     next_auto_commit: Option<Instant>,
     closed: bool,
 }
@@ -75,7 +77,7 @@ impl Consumer {
             config,
             state: SubscriptionState::default(),
             membership,
-            listener: Box::new(NoopListener),
+            listener: std::sync::Mutex::new(Box::new(NoopListener)),
             closed: false,
         })
     }
@@ -134,7 +136,7 @@ impl Consumer {
             }
         }
         self.state.subscription = Subscription::Topics(topics);
-        self.listener = Box::new(listener);
+        self.listener = std::sync::Mutex::new(Box::new(listener));
         Ok(())
     }
 
@@ -360,11 +362,12 @@ impl Consumer {
     }
 
     async fn invoke(&mut self, callback: Callback, partitions: &[TopicPartition]) {
+        let listener = self.listener.get_mut().unwrap_or_else(|p| p.into_inner());
         let mut context = RebalanceContext::new(&mut self.state);
         match callback {
-            Callback::Revoked => self.listener.on_partitions_revoked(&mut context, partitions),
-            Callback::Assigned => self.listener.on_partitions_assigned(&mut context, partitions),
-            Callback::Lost => self.listener.on_partitions_lost(&mut context, partitions),
+            Callback::Revoked => listener.on_partitions_revoked(&mut context, partitions),
+            Callback::Assigned => listener.on_partitions_assigned(&mut context, partitions),
+            Callback::Lost => listener.on_partitions_lost(&mut context, partitions),
         }
         let RebalanceContext { commits, seeks, .. } = context;
         for (tp, offset) in seeks {

@@ -171,6 +171,7 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
             StoreSpec {
                 name: store.clone(),
                 logged: materialized.logging,
+                retention_ms: None,
             },
         );
         KTable::new(

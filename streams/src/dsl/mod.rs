@@ -210,7 +210,7 @@ impl StreamsBuilder {
     }
 
     /// A table of the records of `topic`: the latest value per key, a null value deleting it.
-    /// Its store (named by `materialized`) is not logged: the topic itself is its changelog.
+    /// Its store (named by `materialized`) is logged to its own changelog.
     pub fn table<K: Data, V: Data>(
         &self,
         topic: &str,
@@ -262,7 +262,8 @@ impl StreamsBuilder {
             id,
             topology::StoreSpec {
                 name: store.clone(),
-                logged: false,
+                logged: materialized.logging,
+                retention_ms: None,
             },
         );
         KTable::new(self.clone(), node, Some(ks), Some(vs), Some(store))

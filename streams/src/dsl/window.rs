@@ -241,6 +241,7 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
             StoreSpec {
                 name: store.clone(),
                 logged: materialized.logging,
+                retention_ms: Some(windows.size + windows.grace),
             },
         );
         let windowed_serde: SharedSerde<Windowed<K>> = Arc::new(WindowedSerde {

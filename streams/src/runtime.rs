@@ -1,0 +1,537 @@
+//! Running a topology against a Kafka-compatible cluster ([`KafkaStreams`]).
+//!
+//! An application (`application.id`) is a consumer group. Each instance subscribes to every
+//! topic the topology reads with the range assignor, which gives one member the same partition
+//! of every topic with the same partition count; a task is a sub-topology's partition, and an
+//! instance runs the tasks whose partitions it owns. Internal topics are created at start:
+//! repartition topics with the partition count of the sub-topology that writes them, changelogs
+//! (compacted; window changelogs compacted and deleted after the window retention plus a day)
+//! with that of the sub-topology whose stores they log.
+//!
+//! Processing is at least once: each poll's records are processed, everything they produced is
+//! acknowledged by the cluster, and only then may their offsets be committed (every
+//! `commit.interval.ms`, and for partitions being revoked). A task that moves restores its
+//! stores from their changelogs before it processes a record.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rill_client::admin::{Admin, NewTopic};
+use rill_client::consumer::{Consumer, RebalanceContext, RebalanceListener};
+use rill_client::producer::{Producer, ProducerRecord};
+use rill_client::{ClientError, OffsetAndMetadata, TopicPartition};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use crate::error::StreamsError;
+use crate::processor::RawRecord;
+use crate::state::KvStore;
+use crate::state::changelog_suffix;
+use crate::topology::{SubtopologyLayout, Task, TopicName, Topology, lock};
+
+/// A day, added to window changelogs' retention (Kafka's
+/// `windowstore.changelog.additional.retention.ms`).
+const CHANGELOG_ADDITIONAL_RETENTION_MS: i64 = 86_400_000;
+
+/// How an application runs.
+#[derive(Debug, Clone)]
+pub struct StreamsConfig {
+    /// The application's id: its consumer group and the prefix of its internal topics.
+    pub application_id: String,
+    /// `bootstrap.servers`.
+    pub bootstrap_servers: String,
+    /// How often processed offsets are committed (`commit.interval.ms`, 30 s by default).
+    pub commit_interval: Duration,
+    /// Skip (and count) records that cannot be deserialized instead of stopping.
+    pub skip_bad_records: bool,
+    /// Extra client properties (Kafka names): unprefixed for every client, or prefixed as in
+    /// Kafka Streams for one of them: `consumer.session.timeout.ms`, `producer.linger.ms`,
+    /// `admin.request.timeout.ms`.
+    pub client_properties: Vec<(String, String)>,
+}
+
+impl StreamsConfig {
+    /// An application `application_id` on the cluster at `bootstrap_servers`.
+    pub fn new(application_id: &str, bootstrap_servers: &str) -> Self {
+        Self {
+            application_id: application_id.to_owned(),
+            bootstrap_servers: bootstrap_servers.to_owned(),
+            commit_interval: Duration::from_secs(30),
+            skip_bad_records: false,
+            client_properties: Vec::new(),
+        }
+    }
+
+    /// Sets `commit.interval.ms`.
+    pub fn commit_interval(mut self, interval: Duration) -> Self {
+        self.commit_interval = interval;
+        self
+    }
+
+    /// Adds a client property.
+    pub fn property(mut self, key: &str, value: &str) -> Self {
+        self.client_properties.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The properties of the `role` client ("consumer", "producer" or "admin").
+    fn properties<'a>(&'a self, role: &str, own: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut props = vec![("bootstrap.servers", self.bootstrap_servers.as_str())];
+        props.extend_from_slice(own);
+        for (key, value) in &self.client_properties {
+            let key = match key.split_once('.') {
+                Some((prefix, rest)) if prefix == role => rest,
+                Some((prefix, _)) if ["consumer", "producer", "admin"].contains(&prefix) => continue,
+                _ => key.as_str(),
+            };
+            props.push((key, value.as_str()));
+        }
+        props
+    }
+}
+
+/// What a running instance has done, for monitoring and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamsStats {
+    /// Records processed.
+    pub processed: u64,
+    /// Changelog records applied while restoring stores.
+    pub restored: u64,
+    /// The tasks running now: (sub-topology, partition).
+    pub tasks: BTreeSet<(usize, i32)>,
+    /// Commits made.
+    pub commits: u64,
+}
+
+/// A running instance of a Streams application.
+pub struct KafkaStreams {
+    stop: CancellationToken,
+    run: JoinHandle<Result<(), StreamsError>>,
+    stats: Arc<Mutex<StreamsStats>>,
+}
+
+impl fmt::Debug for KafkaStreams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaStreams")
+            .field("stats", &*lock(&self.stats))
+            .finish_non_exhaustive()
+    }
+}
+
+fn client(e: ClientError) -> StreamsError {
+    StreamsError::Client(Box::new(e))
+}
+
+/// Partitions assigned and revoked since the main loop last looked.
+#[derive(Default)]
+struct Changes {
+    assigned: Vec<TopicPartition>,
+    revoked: Vec<TopicPartition>,
+}
+
+struct Listener(Arc<Mutex<Changes>>);
+
+impl RebalanceListener for Listener {
+    fn on_partitions_revoked(&mut self, context: &mut RebalanceContext<'_>, partitions: &[TopicPartition]) {
+        // Everything polled before was processed and its output acknowledged: commit it.
+        context.commit_positions(partitions);
+        lock(&self.0).revoked.extend(partitions.iter().cloned());
+    }
+
+    fn on_partitions_assigned(&mut self, _context: &mut RebalanceContext<'_>, partitions: &[TopicPartition]) {
+        lock(&self.0).assigned.extend(partitions.iter().cloned());
+    }
+
+    fn on_partitions_lost(&mut self, _context: &mut RebalanceContext<'_>, partitions: &[TopicPartition]) {
+        lock(&self.0).revoked.extend(partitions.iter().cloned());
+    }
+}
+
+impl KafkaStreams {
+    /// Creates the internal topics, joins the application's group and starts processing in the
+    /// background.
+    pub async fn start(topology: Topology, config: StreamsConfig) -> Result<Self, StreamsError> {
+        let layout = topology.layout();
+        prepare_topics(&topology, &layout, &config).await?;
+        let stop = CancellationToken::new();
+        let stats = Arc::new(Mutex::new(StreamsStats::default()));
+        let mut instance = Instance::new(topology, layout, config, Arc::clone(&stats)).await?;
+        let run = tokio::spawn({
+            let stop = stop.clone();
+            async move { instance.run(stop).await }
+        });
+        Ok(Self { stop, run, stats })
+    }
+
+    /// What the instance has done so far.
+    pub fn stats(&self) -> StreamsStats {
+        lock(&self.stats).clone()
+    }
+
+    /// Whether the instance stopped (after `close`, or after an error that `close` returns).
+    pub fn is_finished(&self) -> bool {
+        self.run.is_finished()
+    }
+
+    /// Processes what was polled, commits, leaves the group and stops; returns the error that
+    /// stopped it earlier, if any.
+    pub async fn close(self) -> Result<(), StreamsError> {
+        self.stop.cancel();
+        self.run
+            .await
+            .map_err(|e| StreamsError::Usage(format!("the instance's task failed: {e}")))?
+    }
+
+    /// Stops at once, without committing or leaving the group, as if the process died: its
+    /// tasks move to other instances when its session times out.
+    pub fn kill(self) {
+        self.run.abort();
+    }
+}
+
+/// Checks the source topics and creates the internal ones.
+async fn prepare_topics(
+    topology: &Topology,
+    layout: &[SubtopologyLayout],
+    config: &StreamsConfig,
+) -> Result<(), StreamsError> {
+    let app = &config.application_id;
+    let admin = Admin::from_properties(config.properties("admin", &[]))
+        .await
+        .map_err(client)?;
+    let mut counts: Vec<Option<i32>> = vec![None; layout.len()];
+    let mut topic_counts: HashMap<TopicName, i32> = HashMap::new();
+    for sub in layout {
+        for topic in &sub.sources {
+            if let TopicName::User(name) = topic {
+                let described = admin
+                    .describe_topics(Some(std::slice::from_ref(name)))
+                    .await
+                    .map_err(|e| match e {
+                        ClientError::UnknownTopic { .. } => {
+                            StreamsError::Topology(format!("source topic {name} does not exist"))
+                        }
+                        e => client(e),
+                    })?;
+                let count = described.first().map_or(0, |t| t.partitions.len() as i32);
+                topic_counts.insert(topic.clone(), count);
+            }
+        }
+    }
+    // A sub-topology has as many tasks as its widest input; a repartition topic as many
+    // partitions as the sub-topology that writes it. Resolve until nothing changes.
+    loop {
+        let mut changed = false;
+        for (i, sub) in layout.iter().enumerate() {
+            if counts[i].is_some() {
+                continue;
+            }
+            let known: Option<Vec<i32>> = sub.sources.iter().map(|t| topic_counts.get(t).copied()).collect();
+            if let Some(known) = known {
+                let count = known.into_iter().max().unwrap_or(1).max(1);
+                counts[i] = Some(count);
+                for sink in &sub.internal_sinks {
+                    topic_counts.insert(sink.clone(), count);
+                }
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let counts: Vec<i32> = counts
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| c.ok_or_else(|| StreamsError::Topology(format!("sub-topology {i} reads a topic nothing writes"))))
+        .collect::<Result<_, _>>()?;
+    let mut new_topics = Vec::new();
+    for (i, sub) in layout.iter().enumerate() {
+        for sink in &sub.internal_sinks {
+            new_topics.push(NewTopic::new(sink.resolve(app)).partitions(topic_counts[sink]));
+        }
+        for store in sub.stores.iter().filter(|s| s.logged) {
+            let name = TopicName::Internal(changelog_suffix(&store.name)).resolve(app);
+            let topic = NewTopic::new(name).partitions(counts[i]);
+            new_topics.push(match store.retention_ms {
+                Some(retention) => topic.config("cleanup.policy", "compact,delete").config(
+                    "retention.ms",
+                    (retention + CHANGELOG_ADDITIONAL_RETENTION_MS).to_string(),
+                ),
+                None => topic.config("cleanup.policy", "compact"),
+            });
+        }
+    }
+    if !new_topics.is_empty() {
+        let outcomes = admin.create_topics(&new_topics, false).await.map_err(client)?;
+        for (topic, outcome) in outcomes {
+            match outcome {
+                Ok(()) => info!(topic, "created an internal topic"),
+                Err(e) if e.kafka() == Some(rill_client::ResponseError::TopicAlreadyExists) => {}
+                Err(e) => {
+                    return Err(StreamsError::Topology(format!(
+                        "cannot create internal topic {topic}: {e}"
+                    )));
+                }
+            }
+        }
+    }
+    debug!(subtopologies = ?counts, sources = ?topology.source_topics(app), "topics ready");
+    Ok(())
+}
+
+/// One instance's state: its clients and tasks.
+struct Instance {
+    topology: Topology,
+    layout: Vec<SubtopologyLayout>,
+    config: StreamsConfig,
+    consumer: Consumer,
+    producer: Producer,
+    changes: Arc<Mutex<Changes>>,
+    /// The sub-topology reading each topic.
+    subtopology_of: HashMap<String, usize>,
+    tasks: BTreeMap<(usize, i32), Task>,
+    /// The next offset to commit per partition: after the last processed record.
+    processed: BTreeMap<TopicPartition, i64>,
+    stats: Arc<Mutex<StreamsStats>>,
+}
+
+impl Instance {
+    async fn new(
+        topology: Topology,
+        layout: Vec<SubtopologyLayout>,
+        config: StreamsConfig,
+        stats: Arc<Mutex<StreamsStats>>,
+    ) -> Result<Self, StreamsError> {
+        let app = config.application_id.clone();
+        let mut subtopology_of = HashMap::new();
+        for (i, sub) in layout.iter().enumerate() {
+            for topic in &sub.sources {
+                subtopology_of.insert(topic.resolve(&app), i);
+            }
+        }
+        let client_id = format!("{app}-streams");
+        let mut consumer = Consumer::from_properties(config.properties(
+            "consumer",
+            &[
+                ("group.id", app.as_str()),
+                ("client.id", client_id.as_str()),
+                ("enable.auto.commit", "false"),
+                ("auto.offset.reset", "earliest"),
+                ("partition.assignment.strategy", "range"),
+            ],
+        ))
+        .await
+        .map_err(client)?;
+        let producer = Producer::from_properties(config.properties(
+            "producer",
+            &[("client.id", client_id.as_str()), ("acks", "all"), ("linger.ms", "5")],
+        ))
+        .await
+        .map_err(client)?;
+        let changes = Arc::new(Mutex::new(Changes::default()));
+        let topics: Vec<String> = subtopology_of.keys().cloned().collect();
+        consumer
+            .subscribe_with_listener(topics, Listener(Arc::clone(&changes)))
+            .map_err(client)?;
+        Ok(Self {
+            topology,
+            layout,
+            config,
+            consumer,
+            producer,
+            changes,
+            subtopology_of,
+            tasks: BTreeMap::new(),
+            processed: BTreeMap::new(),
+            stats,
+        })
+    }
+
+    async fn run(&mut self, stop: CancellationToken) -> Result<(), StreamsError> {
+        let result = self.process_until(&stop).await;
+        let closed = self.shut_down(result.is_ok()).await;
+        result.and(closed)
+    }
+
+    async fn process_until(&mut self, stop: &CancellationToken) -> Result<(), StreamsError> {
+        let mut last_commit = Instant::now();
+        while !stop.is_cancelled() {
+            let records = self.consumer.poll(Duration::from_millis(100)).await.map_err(client)?;
+            self.apply_changes().await?;
+            if !records.is_empty() {
+                let mut deliveries = Vec::new();
+                for r in records {
+                    let tp = TopicPartition::new(&*r.topic, r.partition);
+                    let Some(&sub) = self.subtopology_of.get(&*r.topic) else {
+                        continue;
+                    };
+                    let Some(task) = self.tasks.get_mut(&(sub, r.partition)) else {
+                        return Err(StreamsError::Usage(format!("no task for {tp} (sub-topology {sub})")));
+                    };
+                    let offset = r.offset;
+                    task.process(RawRecord {
+                        topic: r.topic,
+                        partition: r.partition,
+                        offset,
+                        key: r.key,
+                        value: r.value,
+                        timestamp: r.timestamp,
+                        headers: r.headers,
+                    })?;
+                    for out in std::mem::take(&mut task.ctx.output) {
+                        let record = ProducerRecord {
+                            topic: out.topic,
+                            partition: out.partition,
+                            key: out.key,
+                            value: out.value,
+                            headers: out.headers,
+                            timestamp: Some(out.timestamp),
+                        };
+                        deliveries.push(self.producer.send(record).await.map_err(client)?);
+                    }
+                    self.processed.insert(tp, offset + 1);
+                    lock(&self.stats).processed += 1;
+                }
+                debug!(
+                    records = deliveries.len(),
+                    "processed a poll's records; awaiting their output"
+                );
+                // At least once: nothing is committed before its output is acknowledged.
+                for delivery in deliveries {
+                    delivery
+                        .await
+                        .map_err(|e| StreamsError::Usage(format!("writing a record failed: {e}")))?;
+                }
+            }
+            if last_commit.elapsed() >= self.config.commit_interval {
+                self.commit().await?;
+                last_commit = Instant::now();
+            }
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<(), StreamsError> {
+        if self.processed.is_empty() {
+            return Ok(());
+        }
+        let offsets: BTreeMap<TopicPartition, OffsetAndMetadata> = std::mem::take(&mut self.processed)
+            .into_iter()
+            .map(|(tp, offset)| (tp, OffsetAndMetadata::new(offset)))
+            .collect();
+        self.consumer.commit_offsets(offsets).await.map_err(client)?;
+        lock(&self.stats).commits += 1;
+        Ok(())
+    }
+
+    /// Closes tasks whose partitions went away and opens (restoring their stores) those that
+    /// came.
+    async fn apply_changes(&mut self) -> Result<(), StreamsError> {
+        let changes = std::mem::take(&mut *lock(&self.changes));
+        for tp in &changes.revoked {
+            self.processed.remove(tp);
+            if let Some(&sub) = self.subtopology_of.get(&tp.topic) {
+                if self.tasks.remove(&(sub, tp.partition)).is_some() {
+                    info!(subtopology = sub, partition = tp.partition, "closed a task");
+                }
+            }
+        }
+        for tp in &changes.assigned {
+            let Some(&sub) = self.subtopology_of.get(&tp.topic) else {
+                continue;
+            };
+            if self.tasks.contains_key(&(sub, tp.partition)) {
+                continue;
+            }
+            let mut task = self
+                .topology
+                .task_of(&self.config.application_id, Some(sub), tp.partition)?;
+            task.ctx.skip_bad_records = self.config.skip_bad_records;
+            let stores: Vec<(String, Arc<Mutex<KvStore>>)> = self.layout[sub]
+                .stores
+                .iter()
+                .filter(|s| s.logged)
+                .filter_map(|s| {
+                    task.stores
+                        .get(&s.name)
+                        .map(|store| (s.name.clone(), Arc::clone(store)))
+                })
+                .collect();
+            let restored = restore(&self.config, &stores, tp.partition).await?;
+            lock(&self.stats).restored += restored;
+            info!(subtopology = sub, partition = tp.partition, "started a task");
+            self.tasks.insert((sub, tp.partition), task);
+        }
+        let mut stats = lock(&self.stats);
+        stats.tasks = self.tasks.keys().copied().collect();
+        Ok(())
+    }
+
+    async fn shut_down(&mut self, clean: bool) -> Result<(), StreamsError> {
+        if clean {
+            self.producer.flush().await;
+            self.commit().await?;
+        }
+        self.consumer.close().await.map_err(client)?;
+        self.producer.close().await.map_err(client)?;
+        Ok(())
+    }
+}
+
+/// Reads each store's changelog partition from its start to its end into the store; returns the
+/// records applied.
+async fn restore(
+    config: &StreamsConfig,
+    stores: &[(String, Arc<Mutex<KvStore>>)],
+    partition: i32,
+) -> Result<u64, StreamsError> {
+    let app = &config.application_id;
+    let mut total = 0;
+    for (name, store) in stores {
+        let topic = TopicName::Internal(changelog_suffix(name)).resolve(app);
+        let tp = TopicPartition::new(&topic, partition);
+        let mut reader = Consumer::from_properties(config.properties("consumer", &[("auto.offset.reset", "earliest")]))
+            .await
+            .map_err(client)?;
+        reader.assign([tp.clone()]).map_err(client)?;
+        let start = reader
+            .beginning_offsets(std::slice::from_ref(&tp))
+            .await
+            .map_err(client)?;
+        let end = reader.end_offsets(std::slice::from_ref(&tp)).await.map_err(client)?;
+        let (from, to) = (start.get(&tp).copied().unwrap_or(0), end.get(&tp).copied().unwrap_or(0));
+        if to <= from {
+            continue;
+        }
+        info!(store = %name, changelog = %tp, records = to - from, "restoring a store");
+        let started = Instant::now();
+        let mut applied = 0u64;
+        let mut position = from;
+        let mut next_report = Instant::now() + Duration::from_secs(5);
+        while position < to {
+            for r in reader.poll(Duration::from_millis(200)).await.map_err(client)? {
+                if r.offset >= to {
+                    continue;
+                }
+                if let Some(key) = r.key {
+                    lock(store).restore(key, r.value);
+                }
+                applied += 1;
+            }
+            // The position, not the last offset: compaction leaves gaps.
+            position = reader.position(&tp).await.map_err(client)?;
+            if Instant::now() >= next_report {
+                info!(store = %name, changelog = %tp, done = position - from, of = to - from, "restoring");
+                next_report = Instant::now() + Duration::from_secs(5);
+            }
+        }
+        reader.close().await.map_err(client)?;
+        info!(store = %name, changelog = %tp, records = applied, ms = started.elapsed().as_millis() as u64, "restored a store");
+        total += applied;
+    }
+    Ok(total)
+}

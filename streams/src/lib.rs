@@ -42,8 +42,9 @@ mod test_driver;
 mod topology;
 
 pub use dsl::{
-    BranchedKStream, Change, Consumed, Data, Grouped, KGroupedStream, KStream, KTable, Materialized, Produced,
-    SharedSerde, StreamsBuilder, Suppressed, TimeWindowedKStream, TimeWindows, Window, Windowed, WindowedSerde,
+    BranchedKStream, Change, Consumed, Data, Grouped, JoinWindows, KGroupedStream, KStream, KTable, Materialized,
+    Produced, SharedSerde, StreamJoined, StreamsBuilder, Suppressed, TimeWindowedKStream, TimeWindows, Window,
+    Windowed, WindowedSerde,
 };
 pub use error::StreamsError;
 pub use processor::{Headers, Output, Record};

@@ -62,6 +62,12 @@ impl KvStore {
         self.map.remove(key);
     }
 
+    /// The entries with keys in `[from, to]`, in key-byte order.
+    pub(crate) fn range(&self, from: &[u8], to: &[u8]) -> impl Iterator<Item = (&Bytes, &Bytes)> {
+        use std::ops::Bound::Included;
+        self.map.range::<[u8], _>((Included(from), Included(to)))
+    }
+
     /// Every entry, in key-byte order.
     pub(crate) fn entries(&self) -> impl Iterator<Item = (&Bytes, &Bytes)> {
         self.map.iter()

@@ -157,3 +157,76 @@ fn bad_windows_and_suppressing_a_plain_table_are_build_errors() {
         "{error}"
     );
 }
+
+#[test]
+fn stream_stream_inner_left_and_outer_joins_within_the_time_difference() -> Result<(), StreamsError> {
+    use rill_streams::{JoinWindows, StreamJoined};
+    let builder = StreamsBuilder::new();
+    let a = builder.stream("a", Consumed::<String, String>::with(StringSerde, StringSerde));
+    let b = builder.stream("b", Consumed::<String, i64>::with(StringSerde, IntSerde));
+    let windows = JoinWindows::of_time_difference_and_grace(10, 5);
+    let out = || Produced::with(StringSerde, StringSerde);
+    a.join_windowed(&b, |x, y| format!("{x}+{y}"), windows, StreamJoined::default())
+        .to("inner", out());
+    a.left_join_windowed(
+        &b,
+        |x, y| format!("{x}+{}", y.map_or("-".to_owned(), i64::to_string)),
+        windows,
+        StreamJoined::default(),
+    )
+    .to("left", out());
+    a.outer_join_windowed(
+        &b,
+        |x, y| {
+            format!(
+                "{}+{}",
+                x.map_or("-", String::as_str),
+                y.map_or("-".to_owned(), i64::to_string)
+            )
+        },
+        windows,
+        StreamJoined::with(StringSerde, StringSerde, IntSerde),
+    )
+    .to("outer", out());
+    let mut driver = TopologyTestDriver::new(builder.build()?, "app")?;
+    let ta = TestTopic::new("a", StringSerde, StringSerde);
+    let tb = TestTopic::<String, i64>::new("b", StringSerde, IntSerde);
+    let k = || "k".to_owned();
+    driver.pipe(&ta, k(), "a1".to_owned(), 100)?;
+    driver.pipe(&tb, k(), 1, 105)?; // joins a1
+    driver.pipe(&tb, k(), 2, 200)?; // no partner yet
+    driver.pipe(&ta, k(), "a3".to_owned(), 130)?; // late: 130 + 10 + 5 < 200
+    driver.pipe(&ta, "j".to_owned(), "a4".to_owned(), 195)?; // another key, no partner
+    driver.pipe(&tb, k(), 3, 400)?; // closes the windows of a4 and b2
+    driver.pipe(&ta, k(), "a5".to_owned(), 395)?; // joins b3
+    let mut read = |topic: &str| -> Result<Vec<(String, String, i64)>, StreamsError> {
+        Ok(driver
+            .read(&TestTopic::new(topic, StringSerde, StringSerde))?
+            .into_iter()
+            .map(|r| (r.key, r.value, r.timestamp))
+            .collect())
+    };
+    let rows = |items: &[(&str, &str, i64)]| -> Vec<(String, String, i64)> {
+        items
+            .iter()
+            .map(|(k, v, t)| (k.to_string(), v.to_string(), *t))
+            .collect()
+    };
+    assert_eq!(read("inner")?, rows(&[("k", "a1+1", 105), ("k", "a5+3", 400)]));
+    assert_eq!(
+        read("left")?,
+        rows(&[("k", "a1+1", 105), ("j", "a4+-", 195), ("k", "a5+3", 400)]),
+        "an unmatched left record is emitted when its window closes, once"
+    );
+    assert_eq!(
+        read("outer")?,
+        rows(&[
+            ("k", "a1+1", 105),
+            ("j", "a4+-", 195),
+            ("k", "-+2", 200),
+            ("k", "a5+3", 400)
+        ])
+    );
+    assert_eq!(driver.dropped_late_records(), 3, "a3, at each of the three joins");
+    Ok(())
+}

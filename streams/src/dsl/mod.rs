@@ -2,6 +2,7 @@
 //! add nodes to the topology, and [`StreamsBuilder::build`] returns it.
 
 mod grouped;
+mod join;
 mod stream;
 mod table;
 mod window;
@@ -10,6 +11,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 pub use self::grouped::KGroupedStream;
+pub use self::join::{JoinWindows, StreamJoined};
 pub use self::stream::{BranchedKStream, KStream};
 pub use self::table::{Change, KTable};
 pub use self::window::{Suppressed, TimeWindowedKStream, TimeWindows, Window, Windowed, WindowedSerde};

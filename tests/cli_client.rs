@@ -565,6 +565,41 @@ async fn perf_commands_report_throughput_and_latency() {
     assert_eq!(fields[0].len(), "2024-01-01 00:00:00:000".len(), "{}", fields[0]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn perf_streams_runs_a_topology_on_the_broker_and_reports_its_throughput() {
+    let broker = broker().await;
+    for workload in ["filter-map", "windowed-count"] {
+        let out = ok(
+            &broker,
+            &[
+                "perf",
+                "streams",
+                "--workload",
+                workload,
+                "--records",
+                "3000",
+                "--partitions",
+                "2",
+            ],
+            None,
+        )
+        .await;
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines[0].starts_with("Produced 3000 records of 100 B to perf-streams-in-"),
+            "{out}"
+        );
+        let last = lines.last().expect("a summary line");
+        let summary = regex_like(last, &["records processed in", "s:", "records/sec ("]);
+        assert_eq!(summary[0], 3000.0, "{last}");
+        assert!(summary[2] > 0.0, "{last}");
+        assert!(last.ends_with("records per CPU-second (application)."), "{last}");
+    }
+    let bad = rill(&broker, &["perf", "streams", "--records", "0"], None).await;
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("must be positive"), "{}", bad.stderr);
+}
+
 /// The number before each of `labels` in `line`, in order (a tiny stand-in for a regex).
 fn regex_like(line: &str, labels: &[&str]) -> Vec<f64> {
     let mut rest = line;

@@ -5,6 +5,7 @@ mod client_args;
 mod consume;
 mod group;
 mod perf;
+mod perf_streams;
 mod produce;
 mod table;
 mod time;

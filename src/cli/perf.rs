@@ -29,6 +29,8 @@ enum PerfAction {
     Produce(ProduceArgs),
     /// Consume records and report throughput.
     Consume(ConsumeArgs),
+    /// Run a Streams topology over records and report its throughput.
+    Streams(super::perf_streams::StreamsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +84,7 @@ pub(crate) fn run(args: PerfArgs) -> anyhow::Result<()> {
         match args.action {
             PerfAction::Produce(a) => produce(&args.client, a).await,
             PerfAction::Consume(a) => consume(&args.client, a).await,
+            PerfAction::Streams(a) => super::perf_streams::run(&args.client, a).await,
         }
     })
 }

@@ -8,19 +8,21 @@
 //! (compacted; window changelogs compacted and deleted after the window retention plus a day)
 //! with that of the sub-topology whose stores they log.
 //!
-//! Processing is at least once: each poll's records are processed, everything they produced is
-//! acknowledged by the cluster, and only then may their offsets be committed (every
-//! `commit.interval.ms`, and for partitions being revoked). A task that moves restores its
-//! stores from their changelogs before it processes a record.
+//! Processing is at least once: a record's offset is committed only once everything processing
+//! it produced was acknowledged by the cluster. Output is not awaited record by record: each
+//! poll's offsets wait, with its deliveries, until they are all done; every `commit.interval.ms`
+//! the instance waits for all of them and commits, and for partitions being revoked it commits
+//! what is acknowledged by then (a new owner re-processes the rest). A task that moves restores
+//! its stores from their changelogs before it processes a record.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rill_client::admin::{Admin, NewTopic};
 use rill_client::consumer::{Consumer, RebalanceContext, RebalanceListener};
-use rill_client::producer::{Producer, ProducerRecord};
+use rill_client::producer::{DeliveryFuture, Producer, ProducerRecord};
 use rill_client::{ClientError, OffsetAndMetadata, TopicPartition};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -125,28 +127,97 @@ fn client(e: ClientError) -> StreamsError {
     StreamsError::Client(Box::new(e))
 }
 
-/// Partitions assigned and revoked since the main loop last looked.
+/// Partitions assigned and revoked since the main loop last looked, and how far processing got.
 #[derive(Default)]
+struct Progress {
+    assigned: Vec<TopicPartition>,
+    revoked: Vec<TopicPartition>,
+    /// The partitions this instance owns.
+    owned: BTreeSet<TopicPartition>,
+    /// Polls whose output is not all acknowledged yet, oldest first.
+    pending: VecDeque<Inflight>,
+    /// Offsets whose output is acknowledged, not committed yet.
+    acked: BTreeMap<TopicPartition, i64>,
+    /// The first failed delivery.
+    failed: Option<String>,
+}
+
+/// Partitions that came and went.
 struct Changes {
     assigned: Vec<TopicPartition>,
     revoked: Vec<TopicPartition>,
 }
 
-struct Listener(Arc<Mutex<Changes>>);
+/// One poll's processed offsets and the deliveries of what processing them produced.
+struct Inflight {
+    offsets: BTreeMap<TopicPartition, i64>,
+    deliveries: Vec<DeliveryFuture>,
+}
+
+impl Progress {
+    /// Moves the polls whose output is all acknowledged (checked without waiting) to `acked`.
+    fn settle_done(&mut self) {
+        while let Some(front) = self.pending.front_mut() {
+            while let Some(result) = front.deliveries.last().and_then(DeliveryFuture::try_result) {
+                if let Err(e) = result {
+                    self.failed.get_or_insert_with(|| e.to_string());
+                }
+                front.deliveries.pop();
+            }
+            if !front.deliveries.is_empty() {
+                return;
+            }
+            let done = self.pending.pop_front().expect("front exists");
+            self.ack(done.offsets);
+        }
+    }
+
+    fn ack(&mut self, offsets: BTreeMap<TopicPartition, i64>) {
+        for (tp, offset) in offsets {
+            if self.owned.contains(&tp) {
+                self.acked.insert(tp, offset);
+            }
+        }
+    }
+}
+
+struct Listener(Arc<Mutex<Progress>>);
 
 impl RebalanceListener for Listener {
     fn on_partitions_revoked(&mut self, context: &mut RebalanceContext<'_>, partitions: &[TopicPartition]) {
-        // Everything polled before was processed and its output acknowledged: commit it.
-        context.commit_positions(partitions);
-        lock(&self.0).revoked.extend(partitions.iter().cloned());
+        // Commit what is acknowledged of the partitions that go; their new owner processes the
+        // rest again.
+        let mut progress = lock(&self.0);
+        progress.settle_done();
+        let offsets = partitions
+            .iter()
+            .filter_map(|tp| {
+                progress
+                    .acked
+                    .remove(tp)
+                    .map(|o| (tp.clone(), OffsetAndMetadata::new(o)))
+            })
+            .collect();
+        context.commit(offsets);
+        for tp in partitions {
+            progress.owned.remove(tp);
+        }
+        progress.revoked.extend(partitions.iter().cloned());
     }
 
     fn on_partitions_assigned(&mut self, _context: &mut RebalanceContext<'_>, partitions: &[TopicPartition]) {
-        lock(&self.0).assigned.extend(partitions.iter().cloned());
+        let mut progress = lock(&self.0);
+        progress.owned.extend(partitions.iter().cloned());
+        progress.assigned.extend(partitions.iter().cloned());
     }
 
     fn on_partitions_lost(&mut self, _context: &mut RebalanceContext<'_>, partitions: &[TopicPartition]) {
-        lock(&self.0).revoked.extend(partitions.iter().cloned());
+        let mut progress = lock(&self.0);
+        for tp in partitions {
+            progress.owned.remove(tp);
+            progress.acked.remove(tp);
+        }
+        progress.revoked.extend(partitions.iter().cloned());
     }
 }
 
@@ -290,12 +361,10 @@ struct Instance {
     config: StreamsConfig,
     consumer: Consumer,
     producer: Producer,
-    changes: Arc<Mutex<Changes>>,
+    progress: Arc<Mutex<Progress>>,
     /// The sub-topology reading each topic.
     subtopology_of: HashMap<String, usize>,
     tasks: BTreeMap<(usize, i32), Task>,
-    /// The next offset to commit per partition: after the last processed record.
-    processed: BTreeMap<TopicPartition, i64>,
     stats: Arc<Mutex<StreamsStats>>,
 }
 
@@ -332,10 +401,10 @@ impl Instance {
         ))
         .await
         .map_err(client)?;
-        let changes = Arc::new(Mutex::new(Changes::default()));
+        let progress = Arc::new(Mutex::new(Progress::default()));
         let topics: Vec<String> = subtopology_of.keys().cloned().collect();
         consumer
-            .subscribe_with_listener(topics, Listener(Arc::clone(&changes)))
+            .subscribe_with_listener(topics, Listener(Arc::clone(&progress)))
             .map_err(client)?;
         Ok(Self {
             topology,
@@ -343,10 +412,9 @@ impl Instance {
             config,
             consumer,
             producer,
-            changes,
+            progress,
             subtopology_of,
             tasks: BTreeMap::new(),
-            processed: BTreeMap::new(),
             stats,
         })
     }
@@ -364,6 +432,8 @@ impl Instance {
             self.apply_changes().await?;
             if !records.is_empty() {
                 let mut deliveries = Vec::new();
+                let mut offsets = BTreeMap::new();
+                let count = records.len() as u64;
                 for r in records {
                     let tp = TopicPartition::new(&*r.topic, r.partition);
                     let Some(&sub) = self.subtopology_of.get(&*r.topic) else {
@@ -393,18 +463,14 @@ impl Instance {
                         };
                         deliveries.push(self.producer.send(record).await.map_err(client)?);
                     }
-                    self.processed.insert(tp, offset + 1);
-                    lock(&self.stats).processed += 1;
+                    offsets.insert(tp, offset + 1);
                 }
-                debug!(
-                    records = deliveries.len(),
-                    "processed a poll's records; awaiting their output"
-                );
-                // At least once: nothing is committed before its output is acknowledged.
-                for delivery in deliveries {
-                    delivery
-                        .await
-                        .map_err(|e| StreamsError::Usage(format!("writing a record failed: {e}")))?;
+                lock(&self.stats).processed += count;
+                let mut progress = lock(&self.progress);
+                progress.pending.push_back(Inflight { offsets, deliveries });
+                progress.settle_done();
+                if let Some(failed) = &progress.failed {
+                    return Err(StreamsError::Usage(format!("writing a record failed: {failed}")));
                 }
             }
             if last_commit.elapsed() >= self.config.commit_interval {
@@ -415,11 +481,29 @@ impl Instance {
         Ok(())
     }
 
+    /// Waits until everything produced so far is acknowledged, then commits what was processed.
     async fn commit(&mut self) -> Result<(), StreamsError> {
-        if self.processed.is_empty() {
+        let pending = std::mem::take(&mut lock(&self.progress).pending);
+        let mut done = Vec::with_capacity(pending.len());
+        for inflight in pending {
+            for delivery in inflight.deliveries {
+                delivery
+                    .await
+                    .map_err(|e| StreamsError::Usage(format!("writing a record failed: {e}")))?;
+            }
+            done.push(inflight.offsets);
+        }
+        let acked = {
+            let mut progress = lock(&self.progress);
+            for offsets in done {
+                progress.ack(offsets);
+            }
+            std::mem::take(&mut progress.acked)
+        };
+        if acked.is_empty() {
             return Ok(());
         }
-        let offsets: BTreeMap<TopicPartition, OffsetAndMetadata> = std::mem::take(&mut self.processed)
+        let offsets: BTreeMap<TopicPartition, OffsetAndMetadata> = acked
             .into_iter()
             .map(|(tp, offset)| (tp, OffsetAndMetadata::new(offset)))
             .collect();
@@ -431,9 +515,14 @@ impl Instance {
     /// Closes tasks whose partitions went away and opens (restoring their stores) those that
     /// came.
     async fn apply_changes(&mut self) -> Result<(), StreamsError> {
-        let changes = std::mem::take(&mut *lock(&self.changes));
+        let changes = {
+            let mut progress = lock(&self.progress);
+            Changes {
+                assigned: std::mem::take(&mut progress.assigned),
+                revoked: std::mem::take(&mut progress.revoked),
+            }
+        };
         for tp in &changes.revoked {
-            self.processed.remove(tp);
             if let Some(&sub) = self.subtopology_of.get(&tp.topic) {
                 if self.tasks.remove(&(sub, tp.partition)).is_some() {
                     info!(subtopology = sub, partition = tp.partition, "closed a task");

@@ -43,8 +43,8 @@ mod topology;
 
 pub use dsl::{
     BranchedKStream, Change, Consumed, Data, Grouped, JoinWindows, KGroupedStream, KStream, KTable, Materialized,
-    Produced, SharedSerde, StreamJoined, StreamsBuilder, Suppressed, TimeWindowedKStream, TimeWindows, Window,
-    Windowed, WindowedSerde,
+    Produced, SessionWindowedKStream, SessionWindowedSerde, SessionWindows, SharedSerde, StreamJoined, StreamsBuilder,
+    Suppressed, TimeWindowedKStream, TimeWindows, Window, Windowed, WindowedSerde,
 };
 pub use error::StreamsError;
 pub use processor::{Headers, Output, Record};

@@ -230,3 +230,56 @@ fn stream_stream_inner_left_and_outer_joins_within_the_time_difference() -> Resu
     assert_eq!(driver.dropped_late_records(), 3, "a3, at each of the three joins");
     Ok(())
 }
+
+#[test]
+fn session_windows_grow_merge_and_drop_late_records() -> Result<(), StreamsError> {
+    use rill_streams::{SessionWindowedSerde, SessionWindows};
+    let builder = StreamsBuilder::new();
+    builder
+        .stream("clicks", Consumed::<String, String>::with(StringSerde, StringSerde))
+        .group_by_key(Grouped::default())
+        .windowed_by_session(SessionWindows::of_inactivity_gap_and_grace(5, 10))
+        .count(Materialized::as_("sessions"))
+        .to_stream()
+        .to(
+            "sessions",
+            Produced::with(
+                SessionWindowedSerde::new(StringSerde),
+                rill_streams::serde::Nullable(IntSerde),
+            ),
+        );
+    let mut driver = TopologyTestDriver::new(builder.build()?, "app")?;
+    let clicks = TestTopic::new("clicks", StringSerde, StringSerde);
+    for (key, ts) in [("a", 0), ("a", 4), ("a", 20), ("a", 12), ("a", 16), ("b", 2)] {
+        driver.pipe(&clicks, key.to_owned(), "click".to_owned(), ts)?;
+    }
+    let out = driver.read(&TestTopic::new(
+        "sessions",
+        SessionWindowedSerde::new(StringSerde),
+        rill_streams::serde::Nullable(IntSerde),
+    ))?;
+    let got: Vec<(String, i64, i64, Option<i64>)> = out
+        .into_iter()
+        .map(|r| (r.key.key, r.key.window.start, r.key.window.end, r.value))
+        .collect();
+    let a = |start, end, n| ("a".to_owned(), start, end, n);
+    assert_eq!(
+        got,
+        vec![
+            a(0, 0, Some(1)),
+            a(0, 0, None), // merged into [0, 4]
+            a(0, 4, Some(2)),
+            a(20, 20, Some(1)),
+            a(12, 12, Some(1)), // out of order, 8 after [0, 4]: a session of its own
+            a(12, 12, None),    // 16 bridges [12, 12] and [20, 20]
+            a(20, 20, None),
+            a(12, 20, Some(3)),
+        ]
+    );
+    assert_eq!(
+        driver.dropped_late_records(),
+        1,
+        "b at 2 ends before stream time 20 - grace 10"
+    );
+    Ok(())
+}

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::session::{SessionWindowedKStream, SessionWindows};
 use super::table::{Change, KTable};
 use super::window::{TimeWindowedKStream, TimeWindows};
 use super::{Data, Grouped, Materialized, SharedSerde};
@@ -28,6 +29,9 @@ impl<K, V> fmt::Debug for KGroupedStream<K, V> {
             .finish_non_exhaustive()
     }
 }
+
+/// An aggregation's store name, input stream and serdes ([`KGroupedStream::aggregation`]).
+pub(crate) type Aggregation<K, V, A> = (String, KStream<K, V>, Option<(SharedSerde<K>, SharedSerde<A>)>);
 
 /// Folds one record into a key's aggregate (`None` before the first).
 pub(crate) type Fold<K, V, A> = Arc<dyn Fn(&K, V, Option<A>) -> A + Send + Sync>;
@@ -101,6 +105,11 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         }
     }
 
+    /// Cuts the groups into sessions of activity, for session-windowed aggregations.
+    pub fn windowed_by_session(self, windows: SessionWindows) -> SessionWindowedKStream<K, V> {
+        SessionWindowedKStream { grouped: self, windows }
+    }
+
     /// Cuts the groups into time windows, for windowed aggregations.
     pub fn windowed_by(self, windows: TimeWindows) -> TimeWindowedKStream<K, V> {
         TimeWindowedKStream { grouped: self, windows }
@@ -138,21 +147,36 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         Some(self.stream.builder.source(topic, ks, vs))
     }
 
-    fn fold<A: Data>(self, prefix: &str, materialized: Materialized<K, A>, fold: Fold<K, V, A>) -> KTable<K, A> {
+    /// What an aggregation into `materialized`'s store (named `<prefix>-STATE-STORE-N` unless
+    /// given) starts from: the store's name, the stream it reads (repartitioned if needed), and
+    /// the key and value serdes, `None` once what is missing was reported.
+    pub(crate) fn aggregation<A>(
+        &self,
+        prefix: &str,
+        what: &str,
+        materialized: &Materialized<K, A>,
+    ) -> Aggregation<K, V, A> {
         let store = match &materialized.name {
             Some(name) => name.clone(),
             None => lock(&self.stream.builder.graph).next_name(&format!("{prefix}-STATE-STORE")),
         };
-        let key_serde = materialized
-            .key_serde
-            .clone()
-            .or_else(|| self.grouped.key_serde.clone())
-            .or_else(|| self.stream.key_serde.clone());
+        let key_serde = materialized.key_serde.clone().or_else(|| self.key_serde());
         let input = self.input(&store).unwrap_or_else(|| self.stream.clone());
-        let (Some(ks), Some(vs)) = (key_serde, materialized.value_serde.clone()) else {
-            input.error(format!(
-                "the aggregation into store {store} needs key and value serdes: give them in Materialized"
-            ));
+        let serdes = match (key_serde, materialized.value_serde.clone()) {
+            (Some(ks), Some(vs)) => Some((ks, vs)),
+            _ => {
+                input.error(format!(
+                    "the {what} into store {store} needs key and value serdes: give them in Materialized"
+                ));
+                None
+            }
+        };
+        (store, input, serdes)
+    }
+
+    fn fold<A: Data>(self, prefix: &str, materialized: Materialized<K, A>, fold: Fold<K, V, A>) -> KTable<K, A> {
+        let (store, input, serdes) = self.aggregation(prefix, "aggregation", &materialized);
+        let Some((ks, vs)) = serdes else {
             return KTable::detached(&input.builder);
         };
         let store_name = store.clone();

@@ -3,6 +3,7 @@
 
 mod grouped;
 mod join;
+mod session;
 mod stream;
 mod table;
 mod window;
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 pub use self::grouped::KGroupedStream;
 pub use self::join::{JoinWindows, StreamJoined};
+pub use self::session::{SessionWindowedKStream, SessionWindowedSerde, SessionWindows};
 pub use self::stream::{BranchedKStream, KStream};
 pub use self::table::{Change, KTable};
 pub use self::window::{Suppressed, TimeWindowedKStream, TimeWindows, Window, Windowed, WindowedSerde};

@@ -201,22 +201,13 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
     fn fold<A: Data>(self, materialized: Materialized<K, A>, fold: Fold<K, V, A>) -> KTable<Windowed<K>, A> {
         let windows = self.windows;
         let builder = self.grouped.stream.builder.clone();
-        let store = match &materialized.name {
-            Some(name) => name.clone(),
-            None => lock(&builder.graph).next_name("KSTREAM-AGGREGATE-STATE-STORE"),
-        };
+        let (store, input, serdes) =
+            self.grouped
+                .aggregation("KSTREAM-AGGREGATE", "windowed aggregation", &materialized);
         if let Err(e) = windows.check() {
-            self.grouped.stream.error(format!("windows of store {store}: {e}"));
+            input.error(format!("windows of store {store}: {e}"));
         }
-        let key_serde = materialized.key_serde.clone().or_else(|| self.grouped.key_serde());
-        let input = self
-            .grouped
-            .input(&store)
-            .unwrap_or_else(|| self.grouped.stream.clone());
-        let (Some(ks), Some(vs)) = (key_serde, materialized.value_serde.clone()) else {
-            input.error(format!(
-                "the windowed aggregation into store {store} needs key and value serdes: give them in Materialized"
-            ));
+        let Some((ks, vs)) = serdes else {
             return KTable::detached(&input.builder);
         };
         let store_name = store.clone();

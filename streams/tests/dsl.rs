@@ -407,3 +407,72 @@ fn tables_from_topics_and_stream_table_joins() -> Result<(), StreamsError> {
     );
     Ok(())
 }
+
+#[test]
+fn table_table_joins_update_when_either_side_changes() -> Result<(), StreamsError> {
+    let builder = StreamsBuilder::new();
+    let users = builder.table(
+        "users",
+        Consumed::with(StringSerde, StringSerde),
+        Materialized::as_("users"),
+    );
+    let scores = builder.table(
+        "scores",
+        Consumed::<String, i64>::with(StringSerde, IntSerde),
+        Materialized::as_("scores"),
+    );
+    let out = || Produced::with(StringSerde, Nullable(StringSerde));
+    users
+        .join(&scores, |name, score| format!("{name}:{score}"))
+        .to_stream()
+        .to("inner", out());
+    users
+        .left_join(&scores, |name, score| {
+            format!("{name}:{}", score.map_or("-".to_owned(), i64::to_string))
+        })
+        .to_stream()
+        .to("left", out());
+    users
+        .outer_join(&scores, |name, score| {
+            format!(
+                "{}:{}",
+                name.map_or("-", String::as_str),
+                score.map_or("-".to_owned(), i64::to_string)
+            )
+        })
+        .to_stream()
+        .to("outer", out());
+    let mut driver = TopologyTestDriver::new(builder.build()?, "app")?;
+    let users_in = TestTopic::new("users", StringSerde, Nullable(StringSerde));
+    let scores_in = TestTopic::new("scores", StringSerde, Nullable(IntSerde));
+    driver.pipe(&users_in, s("u1"), Some(s("Ann")), 1)?;
+    driver.pipe(&scores_in, s("u1"), Some(10i64), 2)?;
+    driver.pipe(&scores_in, s("u2"), Some(5i64), 3)?;
+    driver.pipe(&users_in, s("u1"), None, 4)?;
+    let mut read = |topic: &str| -> Result<Vec<(String, Option<String>)>, StreamsError> {
+        Ok(kv(&driver.read(&TestTopic::new(
+            topic,
+            StringSerde,
+            Nullable(StringSerde),
+        ))?))
+    };
+    assert_eq!(read("inner")?, vec![(s("u1"), Some(s("Ann:10"))), (s("u1"), None)]);
+    assert_eq!(
+        read("left")?,
+        vec![
+            (s("u1"), Some(s("Ann:-"))),
+            (s("u1"), Some(s("Ann:10"))),
+            (s("u1"), None)
+        ]
+    );
+    assert_eq!(
+        read("outer")?,
+        vec![
+            (s("u1"), Some(s("Ann:-"))),
+            (s("u1"), Some(s("Ann:10"))),
+            (s("u2"), Some(s("-:5"))),
+            (s("u1"), Some(s("-:10"))),
+        ]
+    );
+    Ok(())
+}

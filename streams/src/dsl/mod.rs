@@ -6,6 +6,7 @@ mod join;
 mod session;
 mod stream;
 mod table;
+mod table_join;
 mod window;
 
 use std::fmt;

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rill_client::admin::{Admin, NewTopic};
-use rill_client::consumer::{Consumer, RebalanceContext, RebalanceListener};
+use rill_client::consumer::{Consumer, ConsumerRecord, RebalanceContext, RebalanceListener};
 use rill_client::producer::{DeliveryFuture, Producer, ProducerRecord};
 use rill_client::{ClientError, OffsetAndMetadata, TopicPartition};
 use tokio::task::JoinHandle;
@@ -49,6 +49,9 @@ pub struct StreamsConfig {
     pub commit_interval: Duration,
     /// Skip (and count) records that cannot be deserialized instead of stopping.
     pub skip_bad_records: bool,
+    /// How long a task waits for a partition with no buffered records that may have more on
+    /// the broker, before it processes its other partitions anyway (`max.task.idle.ms`).
+    pub max_task_idle: Duration,
     /// Extra client properties (Kafka names): unprefixed for every client, or prefixed as in
     /// Kafka Streams for one of them: `consumer.session.timeout.ms`, `producer.linger.ms`,
     /// `admin.request.timeout.ms`.
@@ -63,6 +66,7 @@ impl StreamsConfig {
             bootstrap_servers: bootstrap_servers.to_owned(),
             commit_interval: Duration::from_secs(30),
             skip_bad_records: false,
+            max_task_idle: Duration::from_millis(500),
             client_properties: Vec::new(),
         }
     }
@@ -140,6 +144,14 @@ struct Progress {
     acked: BTreeMap<TopicPartition, i64>,
     /// The first failed delivery.
     failed: Option<String>,
+}
+
+/// A task's polled records, per topic (its partitions all have the task's number).
+struct TaskBuffer {
+    partitions: Vec<TopicPartition>,
+    queues: BTreeMap<String, VecDeque<ConsumerRecord>>,
+    /// Since when the task waits for a partition with nothing buffered.
+    idle_since: Option<Instant>,
 }
 
 /// Partitions that came and went.
@@ -365,6 +377,8 @@ struct Instance {
     /// The sub-topology reading each topic.
     subtopology_of: HashMap<String, usize>,
     tasks: BTreeMap<(usize, i32), Task>,
+    /// Records polled for each task, not processed yet.
+    buffers: BTreeMap<(usize, i32), TaskBuffer>,
     stats: Arc<Mutex<StreamsStats>>,
 }
 
@@ -415,6 +429,7 @@ impl Instance {
             progress,
             subtopology_of,
             tasks: BTreeMap::new(),
+            buffers: BTreeMap::new(),
             stats,
         })
     }
@@ -430,17 +445,27 @@ impl Instance {
         while !stop.is_cancelled() {
             let records = self.consumer.poll(Duration::from_millis(100)).await.map_err(client)?;
             self.apply_changes().await?;
-            if !records.is_empty() {
-                let mut deliveries = Vec::new();
-                let mut offsets = BTreeMap::new();
-                let count = records.len() as u64;
-                for r in records {
+            for r in records {
+                let Some(&sub) = self.subtopology_of.get(&*r.topic) else {
+                    continue;
+                };
+                let Some(buffer) = self.buffers.get_mut(&(sub, r.partition)) else {
+                    return Err(StreamsError::Usage(format!(
+                        "no task for {}-{} (sub-topology {sub})",
+                        r.topic, r.partition
+                    )));
+                };
+                buffer.queues.entry(r.topic.to_string()).or_default().push_back(r);
+            }
+            let mut deliveries = Vec::new();
+            let mut offsets = BTreeMap::new();
+            let mut count = 0u64;
+            let keys: Vec<(usize, i32)> = self.buffers.keys().copied().collect();
+            for key in keys {
+                while let Some(r) = self.next_record(key) {
                     let tp = TopicPartition::new(&*r.topic, r.partition);
-                    let Some(&sub) = self.subtopology_of.get(&*r.topic) else {
-                        continue;
-                    };
-                    let Some(task) = self.tasks.get_mut(&(sub, r.partition)) else {
-                        return Err(StreamsError::Usage(format!("no task for {tp} (sub-topology {sub})")));
+                    let Some(task) = self.tasks.get_mut(&key) else {
+                        break;
                     };
                     let offset = r.offset;
                     task.process(RawRecord {
@@ -464,7 +489,10 @@ impl Instance {
                         deliveries.push(self.producer.send(record).await.map_err(client)?);
                     }
                     offsets.insert(tp, offset + 1);
+                    count += 1;
                 }
+            }
+            if count > 0 {
                 lock(&self.stats).processed += count;
                 let mut progress = lock(&self.progress);
                 progress.pending.push_back(Inflight { offsets, deliveries });
@@ -482,6 +510,34 @@ impl Instance {
     }
 
     /// Waits until everything produced so far is acknowledged, then commits what was processed.
+    /// The next record task `key` should process: the buffered one with the lowest timestamp
+    /// across the task's partitions, as Kafka Streams picks them. While a partition of the task
+    /// has nothing buffered but may have more on the broker (its lag is not known to be 0), the
+    /// task waits, for at most `max_task_idle`, so that a record of that partition is not
+    /// overtaken by later ones (which would make it late for windows and joins).
+    fn next_record(&mut self, key: (usize, i32)) -> Option<ConsumerRecord> {
+        let buffer = self.buffers.get_mut(&key)?;
+        let waiting = buffer
+            .partitions
+            .iter()
+            .any(|tp| buffer.queues.get(&tp.topic).is_none_or(VecDeque::is_empty) && self.consumer.lag(tp) != Some(0));
+        if waiting {
+            let since = *buffer.idle_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < self.config.max_task_idle {
+                return None;
+            }
+        } else {
+            buffer.idle_since = None;
+        }
+        let (topic, _) = buffer
+            .queues
+            .iter()
+            .filter_map(|(topic, queue)| queue.front().map(|r| (topic, r.timestamp)))
+            .min_by_key(|(_, ts)| *ts)?;
+        let topic = topic.clone();
+        buffer.queues.get_mut(&topic)?.pop_front()
+    }
+
     async fn commit(&mut self) -> Result<(), StreamsError> {
         let pending = std::mem::take(&mut lock(&self.progress).pending);
         let mut done = Vec::with_capacity(pending.len());
@@ -524,6 +580,7 @@ impl Instance {
         };
         for tp in &changes.revoked {
             if let Some(&sub) = self.subtopology_of.get(&tp.topic) {
+                self.buffers.remove(&(sub, tp.partition));
                 if self.tasks.remove(&(sub, tp.partition)).is_some() {
                     info!(subtopology = sub, partition = tp.partition, "closed a task");
                 }
@@ -554,6 +611,25 @@ impl Instance {
             lock(&self.stats).restored += restored;
             info!(subtopology = sub, partition = tp.partition, "started a task");
             self.tasks.insert((sub, tp.partition), task);
+            let sources: BTreeSet<String> = self.layout[sub]
+                .sources
+                .iter()
+                .map(|t| t.resolve(&self.config.application_id))
+                .collect();
+            let partitions = self
+                .consumer
+                .assignment()
+                .into_iter()
+                .filter(|a| a.partition == tp.partition && sources.contains(&a.topic))
+                .collect();
+            self.buffers.insert(
+                (sub, tp.partition),
+                TaskBuffer {
+                    partitions,
+                    queues: BTreeMap::new(),
+                    idle_since: None,
+                },
+            );
         }
         let mut stats = lock(&self.stats);
         stats.tasks = self.tasks.keys().copied().collect();

@@ -215,3 +215,76 @@ async fn a_killed_instance_s_tasks_move_with_their_state_and_no_count_is_low() {
     reader.close().await.expect("close reader");
     broker.stop().await.expect("stop the broker");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_processes_its_partitions_in_timestamp_order() {
+    let broker = broker().await;
+    let bootstrap = broker.bootstrap();
+    let admin = Admin::from_properties([("bootstrap.servers", bootstrap.as_str())])
+        .await
+        .expect("admin");
+    let topics = ["left", "right", "joined"].map(|t| NewTopic::new(t).partitions(1));
+    let created = admin.create_topics(&topics, false).await.expect("create");
+    assert!(created.values().all(Result::is_ok), "{created:?}");
+    // All of `left` is written before `right`: read in fetch order, `right`'s records would be
+    // late for the join (stream time would be at the end of `left`).
+    let producer = Producer::from_properties([("bootstrap.servers", bootstrap.as_str()), ("linger.ms", "5")])
+        .await
+        .expect("producer");
+    let base = 1_700_000_000_000i64;
+    let mut deliveries = Vec::new();
+    for (topic, offset, prefix) in [("left", 0, "l"), ("right", 1, "r")] {
+        for i in 0..1000i64 {
+            let record = ProducerRecord::new(topic)
+                .key(format!("k{}", i % 10))
+                .value(format!("{prefix}{i}"))
+                .timestamp(base + i * 10 + offset);
+            deliveries.push(producer.send(record).await.expect("send"));
+        }
+    }
+    for d in deliveries {
+        d.await.expect("delivered");
+    }
+    producer.close().await.expect("close");
+
+    let builder = StreamsBuilder::new();
+    let left = builder.stream("left", Consumed::with(StringSerde, StringSerde));
+    let right = builder.stream("right", Consumed::with(StringSerde, StringSerde));
+    left.join_windowed(
+        &right,
+        |l: &String, r: &String| format!("{l}+{r}"),
+        rill_streams::JoinWindows::of_time_difference_with_no_grace(5),
+        rill_streams::StreamJoined::default(),
+    )
+    .to("joined", Produced::with(StringSerde, StringSerde));
+    let app = KafkaStreams::start(builder.build().expect("topology"), config(&bootstrap))
+        .await
+        .expect("start");
+    let mut reader = Consumer::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("group.id", "joined-reader"),
+        ("auto.offset.reset", "earliest"),
+    ])
+    .await
+    .expect("consumer");
+    reader.subscribe(["joined"]).expect("subscribe");
+    let mut joined = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while joined.len() < 1000 {
+        assert!(!app.is_finished(), "the instance stopped: {app:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{} of 1000 pairs joined: {app:?}",
+            joined.len()
+        );
+        for r in reader.poll(Duration::from_millis(200)).await.expect("poll") {
+            joined.push(String::from_utf8(r.value.expect("value").to_vec()).expect("utf8"));
+        }
+    }
+    let expected: Vec<String> = (0..1000).map(|i| format!("l{i}+r{i}")).collect();
+    joined.sort_by_key(|s| s[1..s.find('+').unwrap_or(1)].parse::<i64>().unwrap_or(-1));
+    assert_eq!(joined, expected, "each left record joined its right record, once");
+    app.close().await.expect("close");
+    reader.close().await.expect("close reader");
+    broker.stop().await.expect("stop the broker");
+}

@@ -44,7 +44,7 @@ mod topology;
 pub use dsl::{
     BranchedKStream, Change, Consumed, Data, Grouped, JoinWindows, KGroupedStream, KStream, KTable, Materialized,
     Produced, SessionWindowedKStream, SessionWindowedSerde, SessionWindows, SharedSerde, StreamJoined, StreamsBuilder,
-    Suppressed, TimeWindowedKStream, TimeWindows, Window, Windowed, WindowedSerde,
+    Suppressed, TimeWindowedKStream, TimeWindows, TimestampExtractor, Window, Windowed, WindowedSerde,
 };
 pub use error::StreamsError;
 pub use processor::{Headers, Output, Record};

@@ -283,3 +283,73 @@ fn session_windows_grow_merge_and_drop_late_records() -> Result<(), StreamsError
     );
     Ok(())
 }
+
+#[test]
+fn event_time_from_a_timestamp_extractor_and_an_explicit_repartition() -> Result<(), StreamsError> {
+    use std::sync::Arc;
+    let builder = StreamsBuilder::new();
+    // The value is "user@time": the time is the event time; the record timestamp is ignored.
+    let events = builder.stream(
+        "events",
+        Consumed::<String, String>::with(StringSerde, StringSerde)
+            .with_timestamp_extractor(|_, v, _| v.split_once('@').and_then(|(_, t)| t.parse().ok()).unwrap_or(-1)),
+    );
+    events
+        .select_key(|_, v: &String| v.split('@').next().unwrap_or_default().to_owned())
+        .repartition(Some("by-user"), Some(Arc::new(StringSerde)), None)
+        .group_by_key(Grouped::default())
+        .windowed_by(TimeWindows::of_size_with_no_grace(100))
+        .count(Materialized::as_("per-user"))
+        .to_stream()
+        .to(
+            "counts",
+            Produced::with(
+                WindowedSerde::new(StringSerde, 100),
+                rill_streams::serde::Nullable(IntSerde),
+            ),
+        );
+    let topology = builder.build()?;
+    assert_eq!(
+        topology.subtopologies("app"),
+        vec![
+            ["events".to_owned()].into(),
+            ["app-by-user-repartition".to_owned()].into()
+        ],
+        "{}",
+        topology.describe()
+    );
+    let mut driver = TopologyTestDriver::new(topology.clone(), "app")?;
+    let input = TestTopic::new("events", StringSerde, StringSerde);
+    for v in ["ann@5", "bob@50", "ann@120", "ann@99"] {
+        driver.pipe(&input, "ignored".to_owned(), v.to_owned(), 1_000_000)?;
+    }
+    let counts = driver.read(&TestTopic::new(
+        "counts",
+        WindowedSerde::new(StringSerde, 100),
+        rill_streams::serde::Nullable(IntSerde),
+    ))?;
+    assert_eq!(
+        rows(counts),
+        expect(&[("ann", 0, 1), ("bob", 0, 1), ("ann", 100, 1)]),
+        "windows by event time"
+    );
+    assert_eq!(driver.stream_time(), 120);
+    assert_eq!(
+        driver.dropped_late_records(),
+        1,
+        "ann@99: [0, 100) closed at stream time 120"
+    );
+
+    // A negative event time is an invalid record: an error, or skipped and counted.
+    let error = driver
+        .pipe(&input, "k".to_owned(), "no-time".to_owned(), 7)
+        .expect_err("no time");
+    assert!(
+        error.to_string().contains("invalid timestamp -1 for events-0@4"),
+        "{error}"
+    );
+    let mut driver = TopologyTestDriver::new(topology, "app")?.skip_bad_records();
+    driver.pipe(&input, "k".to_owned(), "no-time".to_owned(), 7)?;
+    assert_eq!(driver.skipped_records(), 1);
+    Ok(())
+}

@@ -144,7 +144,7 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         let base = self.grouped.name.clone().unwrap_or_else(|| store.to_owned());
         let topic = TopicName::Internal(format!("{base}-repartition"));
         self.stream.sink(topic.clone(), Arc::clone(&ks), Arc::clone(&vs));
-        Some(self.stream.builder.source(topic, ks, vs))
+        Some(self.stream.builder.source(topic, ks, vs, None))
     }
 
     /// What an aggregation into `materialized`'s store (named `<prefix>-STATE-STORE-N` unless

@@ -34,7 +34,11 @@ pub type SharedSerde<T> = Arc<dyn Serde<T>>;
 pub struct Consumed<K, V> {
     pub(crate) key_serde: SharedSerde<K>,
     pub(crate) value_serde: SharedSerde<V>,
+    pub(crate) timestamps: Option<TimestampExtractor<K, V>>,
 }
+
+/// A record's event time from its key, value and the timestamp it was written with.
+pub type TimestampExtractor<K, V> = Arc<dyn Fn(&K, &V, i64) -> i64 + Send + Sync>;
 
 impl<K, V> Consumed<K, V> {
     /// Reads keys with `key_serde` and values with `value_serde`.
@@ -42,7 +46,16 @@ impl<K, V> Consumed<K, V> {
         Self {
             key_serde: Arc::new(key_serde),
             value_serde: Arc::new(value_serde),
+            timestamps: None,
         }
+    }
+
+    /// Takes each record's event time from `extractor(key, value, record timestamp)` instead of
+    /// the record's timestamp. A negative time is an invalid record (skipped and counted with
+    /// skip-bad-records, an error otherwise).
+    pub fn with_timestamp_extractor(mut self, extractor: impl Fn(&K, &V, i64) -> i64 + Send + Sync + 'static) -> Self {
+        self.timestamps = Some(Arc::new(extractor));
+        self
     }
 }
 
@@ -211,6 +224,7 @@ impl StreamsBuilder {
             TopicName::User(topic.to_owned()),
             consumed.key_serde,
             consumed.value_serde,
+            consumed.timestamps,
         )
     }
 
@@ -224,7 +238,12 @@ impl StreamsBuilder {
     ) -> KTable<K, V> {
         let (ks, vs) = (consumed.key_serde, consumed.value_serde);
         let nullable: SharedSerde<Option<V>> = Arc::new(crate::serde::Nullable(table::SerdeRef(Arc::clone(&vs))));
-        let source = self.source(TopicName::User(topic.to_owned()), Arc::clone(&ks), nullable);
+        // A deletion (null value) keeps the record's timestamp.
+        let timestamps = consumed.timestamps.map(|extract| {
+            Arc::new(move |k: &K, v: &Option<V>, ts: i64| v.as_ref().map_or(ts, |v| extract(k, v, ts)))
+                as TimestampExtractor<K, Option<V>>
+        });
+        let source = self.source(TopicName::User(topic.to_owned()), Arc::clone(&ks), nullable, timestamps);
         let store = match &materialized.name {
             Some(name) => name.clone(),
             None => lock(&self.graph).next_name(&format!("{topic}-STATE-STORE")),
@@ -280,6 +299,7 @@ impl StreamsBuilder {
         topic: TopicName,
         key_serde: SharedSerde<K>,
         value_serde: SharedSerde<V>,
+        timestamps: Option<TimestampExtractor<K, V>>,
     ) -> KStream<K, V> {
         let mut graph = lock(&self.graph);
         let name = graph.next_name("KSTREAM-SOURCE");
@@ -299,6 +319,7 @@ impl StreamsBuilder {
                 Ok(Box::new(SourceProcessor {
                     key_serde: Arc::clone(&ks),
                     value_serde: Arc::clone(&vs),
+                    timestamps: timestamps.clone(),
                     next,
                 }) as Box<dyn RawProcessor>)
             })
@@ -332,6 +353,7 @@ impl StreamsBuilder {
 struct SourceProcessor<K, V> {
     key_serde: SharedSerde<K>,
     value_serde: SharedSerde<V>,
+    timestamps: Option<TimestampExtractor<K, V>>,
     next: crate::processor::Fanout<K, V>,
 }
 
@@ -363,13 +385,29 @@ impl<K: Data, V: Data> RawProcessor for SourceProcessor<K, V> {
             }
             Err(e) => return Err(e),
         };
-        ctx.stream_time = ctx.stream_time.max(raw.timestamp);
+        let timestamp = match &self.timestamps {
+            Some(extract) => extract(&key, &value, raw.timestamp),
+            None => raw.timestamp,
+        };
+        if timestamp < 0 {
+            let reason = format!(
+                "invalid timestamp {timestamp} for {}-{}@{}",
+                raw.topic, raw.partition, raw.offset
+            );
+            if ctx.skip_bad_records {
+                tracing::warn!(reason, "skipping a record");
+                ctx.skipped_records += 1;
+                return Ok(());
+            }
+            return Err(StreamsError::Usage(reason));
+        }
+        ctx.stream_time = ctx.stream_time.max(timestamp);
         self.next.forward(
             ctx,
             Record {
                 key,
                 value,
-                timestamp: raw.timestamp,
+                timestamp,
                 headers: raw.headers,
             },
         )

@@ -413,6 +413,32 @@ impl<K: Data, V: Data> KStream<K, V> {
         sink_name
     }
 
+    /// The stream written to and read back from the internal topic
+    /// `<application.id>-<name>-repartition` (a generated name without `name`), so that records
+    /// are partitioned by their current key; needs key and value serdes (from the stream, or
+    /// given).
+    pub fn repartition(
+        &self,
+        name: Option<&str>,
+        key_serde: Option<SharedSerde<K>>,
+        value_serde: Option<SharedSerde<V>>,
+    ) -> KStream<K, V> {
+        let (Some(ks), Some(vs)) = (
+            key_serde.or_else(|| self.key_serde.clone()),
+            value_serde.or_else(|| self.value_serde.clone()),
+        ) else {
+            self.error(format!("repartitioning {} needs key and value serdes", self.name()));
+            return KStream::detached(&self.builder);
+        };
+        let name = match name {
+            Some(name) => name.to_owned(),
+            None => lock(&self.builder.graph).next_name("KSTREAM-REPARTITION"),
+        };
+        let topic = TopicName::Internal(format!("{name}-repartition"));
+        self.sink(topic.clone(), Arc::clone(&ks), Arc::clone(&vs));
+        self.builder.source(topic, ks, vs, None)
+    }
+
     /// Groups records by their key (repartitioning first if an operator changed the key).
     pub fn group_by_key(&self, grouped: Grouped<K, V>) -> KGroupedStream<K, V> {
         KGroupedStream::new(self.clone(), grouped)

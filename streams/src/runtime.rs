@@ -30,8 +30,8 @@ use tracing::{debug, info};
 
 use crate::error::StreamsError;
 use crate::processor::RawRecord;
-use crate::state::KvStore;
 use crate::state::changelog_suffix;
+use crate::state::{KvStore, StateDir};
 use crate::topology::{SubtopologyLayout, Task, TopicName, Topology, lock};
 
 /// A day, added to window changelogs' retention (Kafka's
@@ -52,6 +52,10 @@ pub struct StreamsConfig {
     /// How long a task waits for a partition with no buffered records that may have more on
     /// the broker, before it processes its other partitions anyway (`max.task.idle.ms`).
     pub max_task_idle: Duration,
+    /// Where stores keep their content on disk (`state.dir`): `<state_dir>/<application.id>`.
+    /// With it, a restarted instance reads only the changelog records after its last commit;
+    /// without it, stores live in memory and are restored from their whole changelog.
+    pub state_dir: Option<std::path::PathBuf>,
     /// Extra client properties (Kafka names): unprefixed for every client, or prefixed as in
     /// Kafka Streams for one of them: `consumer.session.timeout.ms`, `producer.linger.ms`,
     /// `admin.request.timeout.ms`.
@@ -67,6 +71,7 @@ impl StreamsConfig {
             commit_interval: Duration::from_secs(30),
             skip_bad_records: false,
             max_task_idle: Duration::from_millis(500),
+            state_dir: None,
             client_properties: Vec::new(),
         }
     }
@@ -74,6 +79,12 @@ impl StreamsConfig {
     /// Sets `commit.interval.ms`.
     pub fn commit_interval(mut self, interval: Duration) -> Self {
         self.commit_interval = interval;
+        self
+    }
+
+    /// Keeps stores on disk under `dir` (`state.dir`).
+    pub fn state_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
         self
     }
 
@@ -144,6 +155,8 @@ struct Progress {
     acked: BTreeMap<TopicPartition, i64>,
     /// The first failed delivery.
     failed: Option<String>,
+    /// The offset after the last acknowledged record of each changelog partition.
+    changelog_next: HashMap<(String, i32), i64>,
 }
 
 /// A task's polled records, per topic (its partitions all have the task's number).
@@ -171,8 +184,11 @@ impl Progress {
     fn settle_done(&mut self) {
         while let Some(front) = self.pending.front_mut() {
             while let Some(result) = front.deliveries.last().and_then(DeliveryFuture::try_result) {
-                if let Err(e) = result {
-                    self.failed.get_or_insert_with(|| e.to_string());
+                match result {
+                    Ok(meta) => note_changelog(&mut self.changelog_next, &meta),
+                    Err(e) => {
+                        self.failed.get_or_insert_with(|| e.to_string());
+                    }
                 }
                 front.deliveries.pop();
             }
@@ -190,6 +206,14 @@ impl Progress {
                 self.acked.insert(tp, offset);
             }
         }
+    }
+}
+
+/// Remembers how far a changelog partition is written.
+fn note_changelog(next: &mut HashMap<(String, i32), i64>, meta: &rill_client::producer::RecordMetadata) {
+    if meta.topic.ends_with("-changelog") && meta.offset >= 0 {
+        let entry = next.entry((meta.topic.to_string(), meta.partition)).or_insert(0);
+        *entry = (*entry).max(meta.offset + 1);
     }
 }
 
@@ -377,6 +401,8 @@ struct Instance {
     /// The sub-topology reading each topic.
     subtopology_of: HashMap<String, usize>,
     tasks: BTreeMap<(usize, i32), Task>,
+    /// Stores on disk, with a state directory.
+    state: Option<StateDir>,
     /// Records polled for each task, not processed yet.
     buffers: BTreeMap<(usize, i32), TaskBuffer>,
     stats: Arc<Mutex<StreamsStats>>,
@@ -396,6 +422,10 @@ impl Instance {
                 subtopology_of.insert(topic.resolve(&app), i);
             }
         }
+        let state = match &config.state_dir {
+            Some(dir) => Some(StateDir::open(&dir.join(&app))?),
+            None => None,
+        };
         let client_id = format!("{app}-streams");
         let mut consumer = Consumer::from_properties(config.properties(
             "consumer",
@@ -429,6 +459,7 @@ impl Instance {
             progress,
             subtopology_of,
             tasks: BTreeMap::new(),
+            state,
             buffers: BTreeMap::new(),
             stats,
         })
@@ -510,6 +541,28 @@ impl Instance {
     }
 
     /// Waits until everything produced so far is acknowledged, then commits what was processed.
+    /// Writes every task's store changes to disk with the changelog offsets they correspond to
+    /// (nothing without a state directory).
+    fn checkpoint(&self, changelogs: &HashMap<(String, i32), i64>) -> Result<(), StreamsError> {
+        let Some(state) = &self.state else {
+            return Ok(());
+        };
+        let app = &self.config.application_id;
+        let mut guards = Vec::new();
+        for (&(sub, partition), task) in &self.tasks {
+            for spec in self.layout[sub].stores.iter().filter(|s| s.logged) {
+                let topic = TopicName::Internal(changelog_suffix(&spec.name)).resolve(app);
+                let (Some(store), Some(&offset)) = (task.stores.get(&spec.name), changelogs.get(&(topic, partition)))
+                else {
+                    continue;
+                };
+                guards.push((lock(store), partition, offset));
+            }
+        }
+        let mut stores: Vec<(&mut KvStore, i32, i64)> = guards.iter_mut().map(|(g, p, o)| (&mut **g, *p, *o)).collect();
+        state.checkpoint(&mut stores)
+    }
+
     /// The next record task `key` should process: the buffered one with the lowest timestamp
     /// across the task's partitions, as Kafka Streams picks them. While a partition of the task
     /// has nothing buffered but may have more on the broker (its lag is not known to be 0), the
@@ -541,21 +594,28 @@ impl Instance {
     async fn commit(&mut self) -> Result<(), StreamsError> {
         let pending = std::mem::take(&mut lock(&self.progress).pending);
         let mut done = Vec::with_capacity(pending.len());
+        let mut written = Vec::new();
         for inflight in pending {
             for delivery in inflight.deliveries {
-                delivery
-                    .await
-                    .map_err(|e| StreamsError::Usage(format!("writing a record failed: {e}")))?;
+                written.push(
+                    delivery
+                        .await
+                        .map_err(|e| StreamsError::Usage(format!("writing a record failed: {e}")))?,
+                );
             }
             done.push(inflight.offsets);
         }
-        let acked = {
+        let (acked, changelogs) = {
             let mut progress = lock(&self.progress);
             for offsets in done {
                 progress.ack(offsets);
             }
-            std::mem::take(&mut progress.acked)
+            for meta in &written {
+                note_changelog(&mut progress.changelog_next, meta);
+            }
+            (std::mem::take(&mut progress.acked), progress.changelog_next.clone())
         };
+        self.checkpoint(&changelogs)?;
         if acked.is_empty() {
             return Ok(());
         }
@@ -597,18 +657,33 @@ impl Instance {
                 .topology
                 .task_of(&self.config.application_id, Some(sub), tp.partition)?;
             task.ctx.skip_bad_records = self.config.skip_bad_records;
-            let stores: Vec<(String, Arc<Mutex<KvStore>>)> = self.layout[sub]
-                .stores
-                .iter()
-                .filter(|s| s.logged)
-                .filter_map(|s| {
-                    task.stores
-                        .get(&s.name)
-                        .map(|store| (s.name.clone(), Arc::clone(store)))
-                })
-                .collect();
-            let restored = restore(&self.config, &stores, tp.partition).await?;
+            let mut stores: Vec<RestoringStore> = Vec::new();
+            for spec in self.layout[sub].stores.iter().filter(|s| s.logged) {
+                let Some(store) = task.stores.get(&spec.name) else {
+                    continue;
+                };
+                // With a state directory: the store as of its last checkpoint, and where its
+                // changelog continues.
+                let from = match &self.state {
+                    Some(state) => state.load(&mut lock(store), tp.partition)?,
+                    None => None,
+                };
+                stores.push((spec.name.clone(), Arc::clone(store), from));
+            }
+            let (restored, ends) = restore(&self.config, &stores, tp.partition).await?;
             lock(&self.stats).restored += restored;
+            if let Some(state) = &self.state {
+                let mut guards: Vec<_> = stores
+                    .iter()
+                    .zip(&ends)
+                    .map(|((_, store, _), end)| (lock(store), *end))
+                    .collect();
+                let mut checkpoint: Vec<(&mut KvStore, i32, i64)> = guards
+                    .iter_mut()
+                    .map(|(g, end)| (&mut **g, tp.partition, *end))
+                    .collect();
+                state.checkpoint(&mut checkpoint)?;
+            }
             info!(subtopology = sub, partition = tp.partition, "started a task");
             self.tasks.insert((sub, tp.partition), task);
             let sources: BTreeSet<String> = self.layout[sub]
@@ -647,16 +722,20 @@ impl Instance {
     }
 }
 
+/// A store to restore: its name, the store, and the changelog offset of its checkpoint.
+type RestoringStore = (String, Arc<Mutex<KvStore>>, Option<i64>);
+
 /// Reads each store's changelog partition from its start to its end into the store; returns the
 /// records applied.
 async fn restore(
     config: &StreamsConfig,
-    stores: &[(String, Arc<Mutex<KvStore>>)],
+    stores: &[RestoringStore],
     partition: i32,
-) -> Result<u64, StreamsError> {
+) -> Result<(u64, Vec<i64>), StreamsError> {
     let app = &config.application_id;
     let mut total = 0;
-    for (name, store) in stores {
+    let mut ends = Vec::with_capacity(stores.len());
+    for (name, store, checkpoint) in stores {
         let topic = TopicName::Internal(changelog_suffix(name)).resolve(app);
         let tp = TopicPartition::new(&topic, partition);
         let mut reader = Consumer::from_properties(config.properties("consumer", &[("auto.offset.reset", "earliest")]))
@@ -668,8 +747,14 @@ async fn restore(
             .await
             .map_err(client)?;
         let end = reader.end_offsets(std::slice::from_ref(&tp)).await.map_err(client)?;
-        let (from, to) = (start.get(&tp).copied().unwrap_or(0), end.get(&tp).copied().unwrap_or(0));
+        let (mut from, to) = (start.get(&tp).copied().unwrap_or(0), end.get(&tp).copied().unwrap_or(0));
+        ends.push(to);
+        if let Some(checkpoint) = checkpoint {
+            from = from.max(*checkpoint);
+            reader.seek(&tp, from).map_err(client)?;
+        }
         if to <= from {
+            reader.close().await.map_err(client)?;
             continue;
         }
         info!(store = %name, changelog = %tp, records = to - from, "restoring a store");
@@ -698,5 +783,5 @@ async fn restore(
         info!(store = %name, changelog = %tp, records = applied, ms = started.elapsed().as_millis() as u64, "restored a store");
         total += applied;
     }
-    Ok(total)
+    Ok((total, ends))
 }

@@ -338,6 +338,20 @@ async fn prepare_topics(
             }
             let known: Option<Vec<i32>> = sub.sources.iter().map(|t| topic_counts.get(t).copied()).collect();
             if let Some(known) = known {
+                // Joined inputs (a sub-topology with stores and several topics) must be
+                // co-partitioned: a task joins partition p of each.
+                if !sub.stores.is_empty() && known.iter().any(|&c| c != known[0]) {
+                    let listed: Vec<String> = sub
+                        .sources
+                        .iter()
+                        .zip(&known)
+                        .map(|(t, c)| format!("{} ({c})", t.resolve(app)))
+                        .collect();
+                    return Err(StreamsError::Topology(format!(
+                        "the topics joined in sub-topology {i} are not co-partitioned: {}; give them the same partition count",
+                        listed.join(", ")
+                    )));
+                }
                 let count = known.into_iter().max().unwrap_or(1).max(1);
                 counts[i] = Some(count);
                 for sink in &sub.internal_sinks {

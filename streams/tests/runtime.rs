@@ -335,3 +335,37 @@ async fn a_restart_with_a_state_directory_reads_only_the_changelog_tail() {
     reader.close().await.expect("close reader");
     broker.stop().await.expect("stop the broker");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_topics_with_different_partition_counts_is_refused_at_start() {
+    let broker = broker().await;
+    let bootstrap = broker.bootstrap();
+    let admin = Admin::from_properties([("bootstrap.servers", bootstrap.as_str())])
+        .await
+        .expect("admin");
+    let topics = [
+        NewTopic::new("orders").partitions(3),
+        NewTopic::new("customers").partitions(2),
+    ];
+    admin.create_topics(&topics, false).await.expect("create");
+    let builder = StreamsBuilder::new();
+    let customers = builder.table(
+        "customers",
+        Consumed::with(StringSerde, StringSerde),
+        Materialized::as_("customers"),
+    );
+    builder
+        .stream("orders", Consumed::with(StringSerde, StringSerde))
+        .join(&customers, |o: &String, c: &String| format!("{o}/{c}"))
+        .to("out", Produced::with(StringSerde, StringSerde));
+    let error = KafkaStreams::start(builder.build().expect("topology"), config(&bootstrap))
+        .await
+        .expect_err("not co-partitioned");
+    assert!(
+        error
+            .to_string()
+            .contains("not co-partitioned: customers (2), orders (3)"),
+        "{error}"
+    );
+    broker.stop().await.expect("stop the broker");
+}

@@ -449,6 +449,7 @@ impl Instance {
                 ("enable.auto.commit", "false"),
                 ("auto.offset.reset", "earliest"),
                 ("partition.assignment.strategy", "range"),
+                ("max.poll.records", "10000"),
             ],
         ))
         .await

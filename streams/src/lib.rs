@@ -42,9 +42,9 @@ mod test_driver;
 mod topology;
 
 pub use dsl::{
-    BranchedKStream, Change, Consumed, Data, Grouped, JoinWindows, KGroupedStream, KStream, KTable, Materialized,
-    Produced, SessionWindowedKStream, SessionWindowedSerde, SessionWindows, SharedSerde, StreamJoined, StreamsBuilder,
-    Suppressed, TimeWindowedKStream, TimeWindows, TimestampExtractor, Window, Windowed, WindowedSerde,
+    BranchedKStream, Change, Consumed, Data, GlobalKTable, Grouped, JoinWindows, KGroupedStream, KStream, KTable,
+    Materialized, Produced, SessionWindowedKStream, SessionWindowedSerde, SessionWindows, SharedSerde, StreamJoined,
+    StreamsBuilder, Suppressed, TimeWindowedKStream, TimeWindows, TimestampExtractor, Window, Windowed, WindowedSerde,
 };
 pub use error::StreamsError;
 pub use processor::{Headers, Output, Record};

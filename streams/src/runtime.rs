@@ -417,6 +417,10 @@ struct Instance {
     tasks: BTreeMap<(usize, i32), Task>,
     /// Stores on disk, with a state directory.
     state: Option<StateDir>,
+    /// Global tables' stores, shared by every task, and the consumer that keeps them current
+    /// (all partitions of their topics, by topic).
+    globals: BTreeMap<String, Arc<Mutex<KvStore>>>,
+    global_reader: Option<GlobalReader>,
     /// Records polled for each task, not processed yet.
     buffers: BTreeMap<(usize, i32), TaskBuffer>,
     stats: Arc<Mutex<StreamsStats>>,
@@ -440,6 +444,8 @@ impl Instance {
             Some(dir) => Some(StateDir::open(&dir.join(&app))?),
             None => None,
         };
+        let globals = topology.global_stores();
+        let global_reader = global_reader(&topology, &config, &globals).await?;
         let client_id = format!("{app}-streams");
         let mut consumer = Consumer::from_properties(config.properties(
             "consumer",
@@ -475,6 +481,8 @@ impl Instance {
             subtopology_of,
             tasks: BTreeMap::new(),
             state,
+            globals,
+            global_reader,
             buffers: BTreeMap::new(),
             stats,
         })
@@ -489,6 +497,13 @@ impl Instance {
     async fn process_until(&mut self, stop: &CancellationToken) -> Result<(), StreamsError> {
         let mut last_commit = Instant::now();
         while !stop.is_cancelled() {
+            if let Some((reader, stores)) = &mut self.global_reader {
+                for r in reader.poll(Duration::ZERO).await.map_err(client)? {
+                    if let (Some(store), Some(key)) = (stores.get(&*r.topic), r.key) {
+                        lock(store).restore(key, r.value);
+                    }
+                }
+            }
             let records = self.consumer.poll(Duration::from_millis(100)).await.map_err(client)?;
             self.apply_changes().await?;
             for r in records {
@@ -668,9 +683,9 @@ impl Instance {
             if self.tasks.contains_key(&(sub, tp.partition)) {
                 continue;
             }
-            let mut task = self
-                .topology
-                .task_of(&self.config.application_id, Some(sub), tp.partition)?;
+            let mut task =
+                self.topology
+                    .task_of(&self.config.application_id, Some(sub), tp.partition, &self.globals)?;
             task.ctx.skip_bad_records = self.config.skip_bad_records;
             let mut stores: Vec<RestoringStore> = Vec::new();
             for spec in self.layout[sub].stores.iter().filter(|s| s.logged) {
@@ -799,4 +814,67 @@ async fn restore(
         total += applied;
     }
     Ok((total, ends))
+}
+
+/// The consumer of the global tables' topics, and their stores by topic.
+type GlobalReader = (Consumer, HashMap<String, Arc<Mutex<KvStore>>>);
+
+/// A consumer of every partition of the global tables' topics, after it has read them to their
+/// current end into the global stores (before the instance processes anything).
+async fn global_reader(
+    topology: &Topology,
+    config: &StreamsConfig,
+    globals: &BTreeMap<String, Arc<Mutex<KvStore>>>,
+) -> Result<Option<GlobalReader>, StreamsError> {
+    let tables = topology.global_tables();
+    if tables.is_empty() {
+        return Ok(None);
+    }
+    let admin = Admin::from_properties(config.properties("admin", &[]))
+        .await
+        .map_err(client)?;
+    let mut partitions = Vec::new();
+    let mut stores = HashMap::new();
+    for (topic, store) in tables {
+        let described = admin
+            .describe_topics(Some(std::slice::from_ref(&topic)))
+            .await
+            .map_err(|e| StreamsError::Topology(format!("global table topic {topic}: {e}")))?;
+        for p in described.iter().flat_map(|t| t.partitions.iter()) {
+            partitions.push(TopicPartition::new(&topic, p.partition));
+        }
+        if let Some(s) = globals.get(&store) {
+            stores.insert(topic, Arc::clone(s));
+        }
+    }
+    let mut reader = Consumer::from_properties(config.properties("consumer", &[("auto.offset.reset", "earliest")]))
+        .await
+        .map_err(client)?;
+    reader.assign(partitions.clone()).map_err(client)?;
+    let ends = reader.end_offsets(&partitions).await.map_err(client)?;
+    let started = Instant::now();
+    let mut loaded = 0u64;
+    loop {
+        let mut behind = false;
+        for tp in &partitions {
+            if reader.position(tp).await.map_err(client)? < ends.get(tp).copied().unwrap_or(0) {
+                behind = true;
+            }
+        }
+        if !behind {
+            break;
+        }
+        for r in reader.poll(Duration::from_millis(200)).await.map_err(client)? {
+            if let (Some(store), Some(key)) = (stores.get(&*r.topic), r.key) {
+                lock(store).restore(key, r.value);
+                loaded += 1;
+            }
+        }
+    }
+    info!(
+        records = loaded,
+        ms = started.elapsed().as_millis() as u64,
+        "global tables loaded"
+    );
+    Ok(Some((reader, stores)))
 }

@@ -48,6 +48,8 @@ impl<K, V> fmt::Debug for TestTopic<K, V> {
 pub struct TopologyTestDriver {
     topology: Topology,
     task: Task,
+    /// The global tables' topics and stores.
+    global_topics: HashMap<String, Arc<std::sync::Mutex<crate::state::KvStore>>>,
     /// Records written to topics the topology does not read, per topic, oldest first.
     outputs: HashMap<String, VecDeque<Output>>,
     /// Next offset per topic fed to the topology.
@@ -65,10 +67,17 @@ impl fmt::Debug for TopologyTestDriver {
 impl TopologyTestDriver {
     /// Instantiates `topology` for application `application_id` (which prefixes internal topics).
     pub fn new(topology: Topology, application_id: &str) -> Result<Self, StreamsError> {
-        let task = topology.task(application_id, 0)?;
+        let globals = topology.global_stores();
+        let global_topics = topology
+            .global_tables()
+            .into_iter()
+            .filter_map(|(topic, store)| globals.get(&store).map(|s| (topic, Arc::clone(s))))
+            .collect();
+        let task = topology.task(application_id, 0, &globals)?;
         Ok(Self {
             topology,
             task,
+            global_topics,
             outputs: HashMap::new(),
             offsets: HashMap::new(),
         })
@@ -130,9 +139,15 @@ impl TopologyTestDriver {
                 headers,
             };
             *offset += 1;
+            if let Some(store) = self.global_topics.get(&*record.topic) {
+                if let Some(key) = record.key {
+                    lock(store).restore(key, record.value);
+                }
+                continue;
+            }
             self.task.process(record)?;
             for out in std::mem::take(&mut self.task.ctx.output) {
-                if self.task.reads(&out.topic) {
+                if self.task.reads(&out.topic) || self.global_topics.contains_key(&out.topic) {
                     queue.push_back((out.topic, out.key, out.value, out.timestamp, out.headers));
                 } else {
                     self.outputs.entry(out.topic.clone()).or_default().push_back(out);

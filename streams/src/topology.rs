@@ -83,6 +83,8 @@ pub(crate) struct Graph {
     counter: usize,
     /// Mistakes found while building, reported by `build`.
     pub(crate) errors: Vec<String>,
+    /// Global tables: (topic, store, source node name, processor name).
+    pub(crate) globals: Vec<(String, String, String, String)>,
 }
 
 impl Graph {
@@ -304,7 +306,35 @@ impl Topology {
             }
             out.push('\n');
         }
+        let count = graph.subtopologies().len();
+        for (i, (topic, store, source, processor)) in graph.globals.iter().enumerate() {
+            let _ = write!(
+                out,
+                "   Sub-topology: {} for global store (will not generate tasks)\n    Source: {source} (topics: [{topic}])\n      --> {processor}\n    Processor: {processor} (stores: [{store}])\n      --> none\n      <-- {source}\n\n",
+                count + i
+            );
+        }
         out
+    }
+
+    /// The global tables: (topic, store).
+    pub(crate) fn global_tables(&self) -> Vec<(String, String)> {
+        lock(&self.graph)
+            .globals
+            .iter()
+            .map(|(topic, store, _, _)| (topic.clone(), store.clone()))
+            .collect()
+    }
+
+    /// A fresh (empty) instance of every global store, shared by all tasks of an instance.
+    pub(crate) fn global_stores(&self) -> BTreeMap<String, Arc<Mutex<KvStore>>> {
+        self.global_tables()
+            .into_iter()
+            .map(|(_, store)| {
+                let instance = Arc::new(Mutex::new(KvStore::new(&store, false)));
+                (store, instance)
+            })
+            .collect()
     }
 
     /// The topics the topology reads, with the application id `application_id` for internal
@@ -382,8 +412,13 @@ impl Topology {
     }
 
     /// Instantiates every source (all sub-topologies) for one task of partition `partition`.
-    pub(crate) fn task(&self, application_id: &str, partition: i32) -> Result<Task, StreamsError> {
-        self.task_of(application_id, None, partition)
+    pub(crate) fn task(
+        &self,
+        application_id: &str,
+        partition: i32,
+        globals: &BTreeMap<String, Arc<Mutex<KvStore>>>,
+    ) -> Result<Task, StreamsError> {
+        self.task_of(application_id, None, partition, globals)
     }
 
     /// Instantiates the sources of sub-topology `subtopology` (all with `None`) for the task of
@@ -393,10 +428,12 @@ impl Topology {
         application_id: &str,
         subtopology: Option<usize>,
         partition: i32,
+        globals: &BTreeMap<String, Arc<Mutex<KvStore>>>,
     ) -> Result<Task, StreamsError> {
         let graph = lock(&self.graph);
         let members: Option<Vec<usize>> = subtopology.map(|i| graph.subtopologies().swap_remove(i));
         let mut inst = Instantiator::new(&graph);
+        inst.stores = globals.clone();
         let mut sources = HashMap::new();
         for source in graph
             .sources

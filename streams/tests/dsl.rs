@@ -476,3 +476,55 @@ fn table_table_joins_update_when_either_side_changes() -> Result<(), StreamsErro
     );
     Ok(())
 }
+
+#[test]
+fn stream_global_table_joins_look_up_a_key_computed_from_each_record() -> Result<(), StreamsError> {
+    let builder = StreamsBuilder::new();
+    let products = builder.global_table(
+        "products",
+        Consumed::with(StringSerde, StringSerde),
+        Materialized::as_("products"),
+    );
+    // Orders are keyed by order id; the value names the product: "product-id x quantity".
+    let orders = builder.stream("orders", Consumed::with(StringSerde, StringSerde));
+    let product_of = |_: &String, order: &String| order.split(' ').next().unwrap_or_default().to_owned();
+    orders
+        .join_global(&products, product_of, |order: &String, name: &String| {
+            format!("{order} = {name}")
+        })
+        .to("named", Produced::with(StringSerde, StringSerde));
+    orders
+        .left_join_global(&products, product_of, |order: &String, name: Option<&String>| {
+            format!("{order} = {}", name.map_or("?", String::as_str))
+        })
+        .to("named-left", Produced::with(StringSerde, StringSerde));
+    let topology = builder.build()?;
+    assert!(
+        topology
+            .describe()
+            .contains("Sub-topology: 1 for global store (will not generate tasks)"),
+        "{}",
+        topology.describe()
+    );
+    let mut driver = TopologyTestDriver::new(topology, "app")?;
+    let products_in = TestTopic::new("products", StringSerde, Nullable(StringSerde));
+    let orders_in = TestTopic::new("orders", StringSerde, StringSerde);
+    driver.pipe(&products_in, s("p1"), Some(s("lamp")), 1)?;
+    driver.pipe(&orders_in, s("o1"), s("p1 x 2"), 2)?;
+    driver.pipe(&orders_in, s("o2"), s("p9 x 1"), 3)?;
+    driver.pipe(&products_in, s("p1"), None, 4)?;
+    driver.pipe(&orders_in, s("o3"), s("p1 x 5"), 5)?;
+    let mut read = |topic: &str| -> Result<Vec<(String, String)>, StreamsError> {
+        Ok(kv(&driver.read(&TestTopic::new(topic, StringSerde, StringSerde))?))
+    };
+    assert_eq!(read("named")?, vec![(s("o1"), s("p1 x 2 = lamp"))]);
+    assert_eq!(
+        read("named-left")?,
+        vec![
+            (s("o1"), s("p1 x 2 = lamp")),
+            (s("o2"), s("p9 x 1 = ?")),
+            (s("o3"), s("p1 x 5 = ?"))
+        ]
+    );
+    Ok(())
+}

@@ -96,15 +96,52 @@ async fn read_counts(
 
 /// Creates the input and output topics, three partitions each.
 async fn create_topics(bootstrap: &str) {
+    create(bootstrap, &[("lines", 3), ("word-counts", 3)]).await;
+}
+
+/// Creates topics with these partition counts.
+async fn create(bootstrap: &str, topics: &[(&str, i32)]) {
     let admin = Admin::from_properties([("bootstrap.servers", bootstrap)])
         .await
         .expect("admin");
-    let topics = [
-        NewTopic::new("lines").partitions(3),
-        NewTopic::new("word-counts").partitions(3),
-    ];
+    let topics: Vec<NewTopic> = topics.iter().map(|(t, p)| NewTopic::new(*t).partitions(*p)).collect();
     let created = admin.create_topics(&topics, false).await.expect("create topics");
     assert!(created.values().all(Result::is_ok), "{created:?}");
+}
+
+/// Reads `topic` (as text) in group `group` until `want` records came, failing if `app` stops
+/// or a minute passes.
+async fn read_text(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    want: usize,
+    app: &KafkaStreams,
+) -> Vec<(String, String)> {
+    let mut reader = Consumer::from_properties([
+        ("bootstrap.servers", bootstrap),
+        ("group.id", group),
+        ("auto.offset.reset", "earliest"),
+    ])
+    .await
+    .expect("consumer");
+    reader.subscribe([topic]).expect("subscribe");
+    let text = |b: Option<bytes::Bytes>| String::from_utf8(b.unwrap_or_default().to_vec()).expect("utf8");
+    let mut read = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read.len() < want {
+        assert!(!app.is_finished(), "the instance stopped: {app:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{} of {want} records of {topic}: {app:?}",
+            read.len()
+        );
+        for r in reader.poll(Duration::from_millis(200)).await.expect("poll") {
+            read.push((text(r.key), text(r.value)));
+        }
+    }
+    reader.close().await.expect("close reader");
+    read
 }
 
 async fn counts_reader(bootstrap: &str) -> Consumer {
@@ -220,12 +257,7 @@ async fn a_killed_instance_s_tasks_move_with_their_state_and_no_count_is_low() {
 async fn a_task_processes_its_partitions_in_timestamp_order() {
     let broker = broker().await;
     let bootstrap = broker.bootstrap();
-    let admin = Admin::from_properties([("bootstrap.servers", bootstrap.as_str())])
-        .await
-        .expect("admin");
-    let topics = ["left", "right", "joined"].map(|t| NewTopic::new(t).partitions(1));
-    let created = admin.create_topics(&topics, false).await.expect("create");
-    assert!(created.values().all(Result::is_ok), "{created:?}");
+    create(&bootstrap, &[("left", 1), ("right", 1), ("joined", 1)]).await;
     // All of `left` is written before `right`: read in fetch order, `right`'s records would be
     // late for the join (stream time would be at the end of `left`).
     let producer = Producer::from_properties([("bootstrap.servers", bootstrap.as_str()), ("linger.ms", "5")])
@@ -260,32 +292,15 @@ async fn a_task_processes_its_partitions_in_timestamp_order() {
     let app = KafkaStreams::start(builder.build().expect("topology"), config(&bootstrap))
         .await
         .expect("start");
-    let mut reader = Consumer::from_properties([
-        ("bootstrap.servers", bootstrap.as_str()),
-        ("group.id", "joined-reader"),
-        ("auto.offset.reset", "earliest"),
-    ])
-    .await
-    .expect("consumer");
-    reader.subscribe(["joined"]).expect("subscribe");
-    let mut joined = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while joined.len() < 1000 {
-        assert!(!app.is_finished(), "the instance stopped: {app:?}");
-        assert!(
-            Instant::now() < deadline,
-            "{} of 1000 pairs joined: {app:?}",
-            joined.len()
-        );
-        for r in reader.poll(Duration::from_millis(200)).await.expect("poll") {
-            joined.push(String::from_utf8(r.value.expect("value").to_vec()).expect("utf8"));
-        }
-    }
+    let mut joined: Vec<String> = read_text(&bootstrap, "joined-reader", "joined", 1000, &app)
+        .await
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
     let expected: Vec<String> = (0..1000).map(|i| format!("l{i}+r{i}")).collect();
     joined.sort_by_key(|s| s[1..s.find('+').unwrap_or(1)].parse::<i64>().unwrap_or(-1));
     assert_eq!(joined, expected, "each left record joined its right record, once");
     app.close().await.expect("close");
-    reader.close().await.expect("close reader");
     broker.stop().await.expect("stop the broker");
 }
 
@@ -340,14 +355,7 @@ async fn a_restart_with_a_state_directory_reads_only_the_changelog_tail() {
 async fn joining_topics_with_different_partition_counts_is_refused_at_start() {
     let broker = broker().await;
     let bootstrap = broker.bootstrap();
-    let admin = Admin::from_properties([("bootstrap.servers", bootstrap.as_str())])
-        .await
-        .expect("admin");
-    let topics = [
-        NewTopic::new("orders").partitions(3),
-        NewTopic::new("customers").partitions(2),
-    ];
-    admin.create_topics(&topics, false).await.expect("create");
+    create(&bootstrap, &[("orders", 3), ("customers", 2)]).await;
     let builder = StreamsBuilder::new();
     let customers = builder.table(
         "customers",
@@ -367,5 +375,62 @@ async fn joining_topics_with_different_partition_counts_is_refused_at_start() {
             .contains("not co-partitioned: customers (2), orders (3)"),
         "{error}"
     );
+    broker.stop().await.expect("stop the broker");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_global_table_is_loaded_whole_before_processing_and_needs_no_co_partitioning() {
+    let broker = broker().await;
+    let bootstrap = broker.bootstrap();
+    create(&bootstrap, &[("countries", 2), ("visits", 3), ("visits-named", 3)]).await;
+    let producer = Producer::from_properties([("bootstrap.servers", bootstrap.as_str())])
+        .await
+        .expect("producer");
+    let mut deliveries = Vec::new();
+    for (code, name) in [("fr", "France"), ("jp", "Japan"), ("br", "Brazil")] {
+        deliveries.push(
+            producer
+                .send(ProducerRecord::new("countries").key(code).value(name))
+                .await
+                .expect("send"),
+        );
+    }
+    for i in 0..30 {
+        let record = ProducerRecord::new("visits")
+            .key(format!("visit-{i}"))
+            .value(["fr", "jp", "br"][i % 3]);
+        deliveries.push(producer.send(record).await.expect("send"));
+    }
+    for d in deliveries {
+        d.await.expect("delivered");
+    }
+    producer.close().await.expect("close");
+
+    let builder = StreamsBuilder::new();
+    let countries = builder.global_table(
+        "countries",
+        Consumed::with(StringSerde, StringSerde),
+        Materialized::as_("countries"),
+    );
+    builder
+        .stream("visits", Consumed::with(StringSerde, StringSerde))
+        .join_global(
+            &countries,
+            |_, code: &String| code.clone(),
+            |_, name: &String| name.clone(),
+        )
+        .to("visits-named", Produced::with(StringSerde, StringSerde));
+    let app = KafkaStreams::start(builder.build().expect("topology"), config(&bootstrap))
+        .await
+        .expect("start");
+    let named: BTreeMap<String, String> = read_text(&bootstrap, "named-reader", "visits-named", 30, &app)
+        .await
+        .into_iter()
+        .collect();
+    for i in 0..30 {
+        let want = ["France", "Japan", "Brazil"][i % 3];
+        assert_eq!(named[&format!("visit-{i}")], want, "visit-{i}");
+    }
+    app.close().await.expect("close");
     broker.stop().await.expect("stop the broker");
 }

@@ -1,6 +1,7 @@
 //! The DSL: [`StreamsBuilder`] makes [`KStream`]s and [`KTable`]s from topics; their operators
 //! add nodes to the topology, and [`StreamsBuilder::build`] returns it.
 
+mod global;
 mod grouped;
 mod join;
 mod session;
@@ -12,6 +13,7 @@ mod window;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+pub use self::global::GlobalKTable;
 pub use self::grouped::KGroupedStream;
 pub use self::join::{JoinWindows, StreamJoined};
 pub use self::session::{SessionWindowedKStream, SessionWindowedSerde, SessionWindows};

@@ -223,6 +223,7 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
                     value_serde: Arc::clone(&vs),
                     fold: Arc::clone(&fold),
                     starts: BTreeMap::new(),
+                    indexed: false,
                     next,
                 }) as Box<dyn Processor<K, V>>)
             },
@@ -261,6 +262,8 @@ struct WindowAggregate<K, V, A> {
     fold: Fold<K, V, A>,
     /// Stored window keys by window start, to expire them (retention: size + grace).
     starts: BTreeMap<i64, Vec<Bytes>>,
+    /// Whether `starts` covers what the store held before the first record (restored windows).
+    indexed: bool,
     next: Fanout<Windowed<K>, Change<A>>,
 }
 
@@ -269,6 +272,18 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for WindowAggregate<K, V, A> {
         let Some(key) = store_key(ctx, &self.key_serde, &r.key, &self.store_name)? else {
             return Ok(());
         };
+        if !self.indexed {
+            // Windows restored from the changelog (or disk) expire like the others.
+            for (k, _) in lock(&self.store).entries() {
+                if let Some(start) = k.len().checked_sub(8).and_then(|at| k[at..].try_into().ok()) {
+                    self.starts
+                        .entry(i64::from_be_bytes(start))
+                        .or_default()
+                        .push(k.clone());
+                }
+            }
+            self.indexed = true;
+        }
         let close_time = ctx.stream_time - self.windows.grace;
         for window in self.windows.windows_for(r.timestamp) {
             if window.end <= close_time {

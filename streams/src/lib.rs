@@ -33,6 +33,8 @@
 //! ```
 
 mod dsl;
+#[cfg(feature = "embedded")]
+mod embedded;
 mod error;
 mod processor;
 mod runtime;
@@ -46,6 +48,8 @@ pub use dsl::{
     Materialized, Produced, SessionWindowedKStream, SessionWindowedSerde, SessionWindows, SharedSerde, StreamJoined,
     StreamsBuilder, Suppressed, TimeWindowedKStream, TimeWindows, TimestampExtractor, Window, Windowed, WindowedSerde,
 };
+#[cfg(feature = "embedded")]
+pub use embedded::EmbeddedBroker;
 pub use error::StreamsError;
 pub use processor::{Headers, Output, Record};
 pub use runtime::{KafkaStreams, StreamsConfig, StreamsStats};

@@ -365,6 +365,32 @@ impl Topology {
             .collect()
     }
 
+    /// The user topics the topology reads (not internal ones), global tables' included.
+    pub fn user_source_topics(&self) -> BTreeSet<String> {
+        let graph = lock(&self.graph);
+        graph
+            .sources
+            .iter()
+            .filter_map(|s| match &s.topic {
+                TopicName::User(t) => Some(t.clone()),
+                TopicName::Internal(_) => None,
+            })
+            .chain(graph.globals.iter().map(|(topic, ..)| topic.clone()))
+            .collect()
+    }
+
+    /// The user topics the topology writes to by name (not through a topic extractor).
+    pub fn user_sink_topics(&self) -> BTreeSet<String> {
+        lock(&self.graph)
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.kind {
+                NodeKind::Sink(Some(TopicName::User(t))) => Some(t.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The names of the topology's state stores.
     pub fn store_names(&self) -> Vec<String> {
         lock(&self.graph).stores.iter().map(|s| s.name.clone()).collect()

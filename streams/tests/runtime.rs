@@ -434,3 +434,18 @@ async fn a_global_table_is_loaded_whole_before_processing_and_needs_no_co_partit
     app.close().await.expect("close");
     broker.stop().await.expect("stop the broker");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_call_starts_an_embedded_broker_and_the_application() {
+    let (app, broker) = KafkaStreams::start_embedded(word_count(), "embedded-wordcount")
+        .await
+        .expect("start embedded");
+    let bootstrap = broker.bootstrap();
+    let mut truth = BTreeMap::new();
+    produce_lines(&bootstrap, 0, 300, &mut truth).await;
+    let counts = read_text(&bootstrap, "embedded-reader", "word-counts", 900, &app).await;
+    assert_eq!(counts.len(), 900, "one update per word");
+    assert!(app.stats().tasks.len() == 2, "{app:?}");
+    app.close().await.expect("close");
+    broker.stop().await.expect("stop");
+}

@@ -519,12 +519,13 @@ impl Instance {
                 buffer.queues.entry(r.topic.to_string()).or_default().push_back(r);
             }
             let mut deliveries = Vec::new();
-            let mut offsets = BTreeMap::new();
+            // By partition, without building a TopicPartition per record.
+            let mut offsets: HashMap<(Arc<str>, i32), i64> = HashMap::new();
             let mut count = 0u64;
             let keys: Vec<(usize, i32)> = self.buffers.keys().copied().collect();
             for key in keys {
                 while let Some(r) = self.next_record(key) {
-                    let tp = TopicPartition::new(&*r.topic, r.partition);
+                    let tp = (Arc::clone(&r.topic), r.partition);
                     let Some(task) = self.tasks.get_mut(&key) else {
                         break;
                     };
@@ -556,6 +557,10 @@ impl Instance {
             if count > 0 {
                 lock(&self.stats).processed += count;
                 let mut progress = lock(&self.progress);
+                let offsets = offsets
+                    .into_iter()
+                    .map(|((topic, partition), offset)| (TopicPartition::new(&*topic, partition), offset))
+                    .collect();
                 progress.pending.push_back(Inflight { offsets, deliveries });
                 progress.settle_done();
                 if let Some(failed) = &progress.failed {

@@ -98,20 +98,7 @@ pub fn decode_subscription(
     group_instance_id: Option<&str>,
     metadata: &[u8],
 ) -> Result<MemberSubscription, ClientError> {
-    let fail = |source| ClientError::ConsumerProtocol {
-        what: SUBSCRIPTION,
-        member: Some(member_id.to_owned()),
-        source,
-    };
-    let (version, mut body) = split_version(metadata).map_err(fail)?;
-    let read_as = version.min(CONSUMER_PROTOCOL_VERSION);
-    let message = ConsumerProtocolSubscription::decode(&mut body, read_as).map_err(|e| {
-        fail(ConsumerProtocolError::Malformed {
-            version,
-            read_as,
-            source: e.into(),
-        })
-    })?;
+    let message: ConsumerProtocolSubscription = decode(SUBSCRIPTION, Some(member_id), metadata)?;
     Ok(MemberSubscription {
         member_id: member_id.to_owned(),
         group_instance_id: group_instance_id.map(str::to_owned),
@@ -169,20 +156,7 @@ pub fn decode_assignment(bytes: &[u8]) -> Result<(Vec<TopicPartition>, Option<By
     if bytes.is_empty() {
         return Ok((Vec::new(), None));
     }
-    let fail = |source| ClientError::ConsumerProtocol {
-        what: ASSIGNMENT,
-        member: None,
-        source,
-    };
-    let (version, mut body) = split_version(bytes).map_err(fail)?;
-    let read_as = version.min(CONSUMER_PROTOCOL_VERSION);
-    let message = ConsumerProtocolAssignment::decode(&mut body, read_as).map_err(|e| {
-        fail(ConsumerProtocolError::Malformed {
-            version,
-            read_as,
-            source: e.into(),
-        })
-    })?;
+    let message: ConsumerProtocolAssignment = decode(ASSIGNMENT, None, bytes)?;
     let partitions = message
         .assigned_partitions
         .into_iter()
@@ -198,6 +172,25 @@ pub fn decode_assignment(bytes: &[u8]) -> Result<(Vec<TopicPartition>, Option<By
 }
 
 /// The version header and the body after it.
+/// Decodes a versioned consumer-protocol message (`what`, from `member` if known), reading a
+/// version newer than ours as ours, as Java does.
+fn decode<M: Decodable>(what: &'static str, member: Option<&str>, bytes: &[u8]) -> Result<M, ClientError> {
+    let fail = |source| ClientError::ConsumerProtocol {
+        what,
+        member: member.map(str::to_owned),
+        source,
+    };
+    let (version, mut body) = split_version(bytes).map_err(fail)?;
+    let read_as = version.min(CONSUMER_PROTOCOL_VERSION);
+    M::decode(&mut body, read_as).map_err(|e| {
+        fail(ConsumerProtocolError::Malformed {
+            version,
+            read_as,
+            source: e.into(),
+        })
+    })
+}
+
 fn split_version(mut bytes: &[u8]) -> Result<(i16, &[u8]), ConsumerProtocolError> {
     if bytes.len() < 2 {
         return Err(ConsumerProtocolError::MissingVersion { have: bytes.len() });

@@ -45,8 +45,9 @@ mod topology;
 
 pub use dsl::{
     BranchedKStream, Change, Consumed, Data, GlobalKTable, Grouped, JoinWindows, KGroupedStream, KStream, KTable,
-    Materialized, Produced, SessionWindowedKStream, SessionWindowedSerde, SessionWindows, SharedSerde, StreamJoined,
-    StreamsBuilder, Suppressed, TimeWindowedKStream, TimeWindows, TimestampExtractor, Window, Windowed, WindowedSerde,
+    Materialized, Produced, SessionWindowedKStream, SessionWindowedSerde, SessionWindows, SharedSerde, SlidingWindows,
+    StreamJoined, StreamsBuilder, Suppressed, TimeWindowedKStream, TimeWindows, TimestampExtractor, Window, Windowed,
+    WindowedSerde,
 };
 #[cfg(feature = "embedded")]
 pub use embedded::EmbeddedBroker;

@@ -1,10 +1,11 @@
 //! Windowed aggregations through the test driver: tumbling and hopping windows, out-of-order
-//! and late records around the grace boundary, and suppression until windows close.
+//! sliding windows, out-of-order and late records around the grace boundary, and suppression
+//! until windows close.
 
 use rill_streams::serde::{IntSerde, StringSerde};
 use rill_streams::{
-    Consumed, Grouped, Materialized, Produced, StreamsBuilder, StreamsError, Suppressed, TestTopic, TimeWindows,
-    TopologyTestDriver, Window, Windowed, WindowedSerde,
+    Consumed, Grouped, Materialized, Produced, SlidingWindows, StreamsBuilder, StreamsError, Suppressed, TestTopic,
+    TimeWindows, TopologyTestDriver, Window, Windowed, WindowedSerde,
 };
 
 type Row = (String, i64, i64);
@@ -351,5 +352,168 @@ fn event_time_from_a_timestamp_extractor_and_an_explicit_repartition() -> Result
     let mut driver = TopologyTestDriver::new(topology, "app")?.skip_bad_records();
     driver.pipe(&input, "k".to_owned(), "no-time".to_owned(), 7)?;
     assert_eq!(driver.skipped_records(), 1);
+    Ok(())
+}
+
+/// A topology counting `events` in sliding windows of `difference` ms, with every update on
+/// `updates` and (when `final_results`) each window's final count on `final`.
+fn sliding_counts(difference: i64, grace: i64, final_results: bool) -> Result<TopologyTestDriver, StreamsError> {
+    let builder = StreamsBuilder::new();
+    let counts = builder
+        .stream("events", Consumed::<String, i64>::with(StringSerde, IntSerde))
+        .group_by_key(Grouped::default())
+        .windowed_by_sliding(SlidingWindows::of_time_difference_and_grace(difference, grace))
+        .aggregate(
+            || 0i64,
+            |_, value, sum| sum + value,
+            Materialized::as_("sliding").with_value_serde(IntSerde),
+        );
+    let out = || {
+        Produced::with(
+            WindowedSerde::new(StringSerde, difference),
+            rill_streams::serde::Nullable(IntSerde),
+        )
+    };
+    counts.to_stream().to("updates", out());
+    if final_results {
+        counts
+            .suppress(Suppressed::until_window_closes())
+            .to_stream()
+            .to("final", out());
+    }
+    TopologyTestDriver::new(builder.build()?, "app")
+}
+
+fn sliding_topic(name: &str, difference: i64) -> TestTopic<Windowed<String>, Option<i64>> {
+    TestTopic::new(
+        name,
+        WindowedSerde::new(StringSerde, difference),
+        rill_streams::serde::Nullable(IntSerde),
+    )
+}
+
+#[test]
+fn sliding_windows_follow_the_records_in_and_out_of_order_and_close_after_grace() -> Result<(), StreamsError> {
+    let mut driver = sliding_counts(10, 20, true)?;
+    let events = TestTopic::<String, i64>::new("events", StringSerde, IntSerde);
+    for ts in [
+        15, // left window [5, 15]
+        20, // left window [10, 20] holds 15 and 20; 15's right window [16, 26] holds 20
+        18, // out of order: joins [10, 20] and [16, 26]; new left [8, 18], right [19, 29]
+        3,  // within d of the epoch: the shared window [0, 10]
+        50, // stream time 50 closes windows ending before 30
+        19, // late: even its right window [20, 30] would be closed
+        21, // 20's right window [21, 31] is still open; [11, 21], [16, 26] and [19, 29] are not
+    ] {
+        driver.pipe(&events, "a".to_owned(), 1, ts)?;
+    }
+    let updates = driver.read(&sliding_topic("updates", 10))?;
+    assert_eq!(
+        rows(updates.clone()),
+        expect(&[
+            ("a", 5, 1),
+            ("a", 16, 1),
+            ("a", 10, 2),
+            ("a", 10, 3),
+            ("a", 16, 2),
+            ("a", 8, 2),
+            ("a", 19, 1),
+            ("a", 0, 1),
+            ("a", 40, 1),
+            ("a", 21, 1),
+        ])
+    );
+    assert_eq!(
+        updates[0].key.window,
+        Window { start: 5, end: 15 },
+        "both ends inclusive"
+    );
+    assert_eq!(
+        updates.iter().map(|r| r.timestamp).collect::<Vec<_>>(),
+        [15, 20, 20, 20, 20, 18, 20, 3, 50, 21],
+        "an update carries its window's latest record time"
+    );
+    assert_eq!(
+        driver.dropped_late_records(),
+        4,
+        "the record at 19, and 21 for three closed windows"
+    );
+    assert_eq!(
+        rows(driver.read(&sliding_topic("final", 10))?),
+        expect(&[
+            ("a", 0, 1),
+            ("a", 5, 1),
+            ("a", 8, 2),
+            ("a", 10, 3),
+            ("a", 16, 2),
+            ("a", 19, 1)
+        ]),
+        "windows close one ms after end + grace"
+    );
+    Ok(())
+}
+
+/// The sliding windows of `timestamps` by definition: each record's left window (the shared
+/// `[0, d]` for records within `d` of the epoch), and the right window of each record that has
+/// a later one within `d + 1`; each holds the sum of the values in it.
+fn sliding_by_definition(records: &[(i64, i64)], d: i64) -> std::collections::BTreeMap<i64, i64> {
+    let mut starts = std::collections::BTreeSet::new();
+    for &(t, _) in records {
+        starts.insert((t - d).max(0));
+        if records.iter().any(|&(u, _)| u > t && u <= t + 1 + d) {
+            starts.insert(t + 1);
+        }
+    }
+    starts
+        .into_iter()
+        .map(|s| {
+            let sum = records
+                .iter()
+                .filter(|&&(t, _)| t >= s && t <= s + d)
+                .map(|&(_, v)| v)
+                .sum();
+            (s, sum)
+        })
+        .collect()
+}
+
+#[test]
+fn sliding_windows_hold_exactly_the_records_within_their_span_whatever_the_arrival_order() -> Result<(), StreamsError> {
+    // A fixed pseudo-random sequence (xorshift), out of order within the grace period.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |bound: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % bound
+    };
+    for round in 0..20 {
+        let d = 1 + next(12) as i64;
+        let mut driver = sliding_counts(d, 1_000, false)?;
+        let events = TestTopic::<String, i64>::new("events", StringSerde, IntSerde);
+        let mut sent: std::collections::BTreeMap<String, Vec<(i64, i64)>> = Default::default();
+        for i in 0..60 {
+            let key = ["a", "b", "ab"][next(3) as usize].to_owned();
+            let (ts, value) = (next(80) as i64, 1i64 << (i % 20));
+            sent.entry(key.clone()).or_default().push((ts, value));
+            driver.pipe(&events, key, value, ts)?;
+        }
+        let mut last = std::collections::BTreeMap::new();
+        for r in driver.read(&sliding_topic("updates", d))? {
+            last.insert((r.key.key, r.key.window.start), r.value.expect("a sum"));
+        }
+        for (key, records) in &sent {
+            let got: std::collections::BTreeMap<i64, i64> = last
+                .iter()
+                .filter(|((k, _), _)| k == key)
+                .map(|((_, s), n)| (*s, *n))
+                .collect();
+            assert_eq!(
+                got,
+                sliding_by_definition(records, d),
+                "round {round}, d = {d}, key {key}: records {records:?}"
+            );
+        }
+    }
     Ok(())
 }

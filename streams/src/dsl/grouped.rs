@@ -6,8 +6,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::session::{SessionWindowedKStream, SessionWindows};
+use super::sliding::SlidingWindows;
 use super::table::{Change, KTable};
-use super::window::{TimeWindowedKStream, TimeWindows};
+use super::window::{TimeWindowedKStream, TimeWindows, WindowSpec};
 use super::{Data, Grouped, Materialized, SharedSerde};
 use crate::dsl::stream::KStream;
 use crate::error::StreamsError;
@@ -112,7 +113,18 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
 
     /// Cuts the groups into time windows, for windowed aggregations.
     pub fn windowed_by(self, windows: TimeWindows) -> TimeWindowedKStream<K, V> {
-        TimeWindowedKStream { grouped: self, windows }
+        TimeWindowedKStream {
+            grouped: self,
+            windows: WindowSpec::Time(windows),
+        }
+    }
+
+    /// Cuts the groups into sliding windows ([`SlidingWindows`]), for windowed aggregations.
+    pub fn windowed_by_sliding(self, windows: SlidingWindows) -> TimeWindowedKStream<K, V> {
+        TimeWindowedKStream {
+            grouped: self,
+            windows: WindowSpec::Sliding(windows),
+        }
     }
 
     pub(crate) fn key_serde(&self) -> Option<SharedSerde<K>> {

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::sliding::{Expiry, SlidingWindows};
 use super::table::{Change, KTable};
 use super::{Data, Materialized, SharedSerde};
 use crate::dsl::grouped::{
@@ -151,7 +152,7 @@ impl<K: 'static> Serde<Windowed<K>> for WindowedSerde<K> {
 }
 
 /// A window store's key: the record key's bytes, then the window start.
-fn window_key(key: &[u8], start: i64) -> Bytes {
+pub(crate) fn window_key(key: &[u8], start: i64) -> Bytes {
     let mut out = BytesMut::with_capacity(key.len() + 8);
     out.put_slice(key);
     out.put_i64(start);
@@ -161,7 +162,48 @@ fn window_key(key: &[u8], start: i64) -> Bytes {
 /// A grouped stream cut into time windows ([`KGroupedStream::windowed_by`]).
 pub struct TimeWindowedKStream<K, V> {
     pub(crate) grouped: KGroupedStream<K, V>,
-    pub(crate) windows: TimeWindows,
+    pub(crate) windows: WindowSpec,
+}
+
+/// The windows of a [`TimeWindowedKStream`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum WindowSpec {
+    Time(TimeWindows),
+    Sliding(SlidingWindows),
+}
+
+impl WindowSpec {
+    fn check(&self) -> Result<(), String> {
+        match self {
+            Self::Time(w) => w.check(),
+            Self::Sliding(w) => w.check(),
+        }
+    }
+
+    /// The span of a window: its size, or a sliding window's time difference.
+    fn size(&self) -> i64 {
+        match self {
+            Self::Time(w) => w.size,
+            Self::Sliding(w) => w.difference,
+        }
+    }
+
+    /// How long the store keeps a window after its start.
+    fn retention(&self) -> i64 {
+        match self {
+            Self::Time(w) => w.size + w.grace,
+            Self::Sliding(w) => w.retention(),
+        }
+    }
+
+    /// When a window closes, after its end: time windows end exclusively, sliding windows
+    /// inclusively.
+    fn close_after(&self) -> i64 {
+        match self {
+            Self::Time(w) => w.grace,
+            Self::Sliding(w) => w.grace + 1,
+        }
+    }
 }
 
 impl<K, V> fmt::Debug for TimeWindowedKStream<K, V> {
@@ -215,17 +257,20 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
         let (node, id) = input.add_child_with(
             "KSTREAM-AGGREGATE",
             move |inst, next: Fanout<Windowed<K>, Change<A>>| {
-                Ok(Box::new(WindowAggregate {
+                let aggregate = WindowAggregate {
                     store: inst.kv_store(&store_name)?,
                     store_name: store_name.clone(),
-                    windows,
+                    windows: (),
                     key_serde: Arc::clone(&key_serde),
                     value_serde: Arc::clone(&vs),
                     fold: Arc::clone(&fold),
-                    starts: BTreeMap::new(),
-                    indexed: false,
+                    expiry: Expiry::default(),
                     next,
-                }) as Box<dyn Processor<K, V>>)
+                };
+                Ok(match windows {
+                    WindowSpec::Time(windows) => aggregate.boxed(windows),
+                    WindowSpec::Sliding(windows) => aggregate.boxed(windows),
+                })
             },
         );
         lock(&builder.graph).add_store(
@@ -233,12 +278,12 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
             StoreSpec {
                 name: store.clone(),
                 logged: materialized.logging,
-                retention_ms: Some(windows.size + windows.grace),
+                retention_ms: Some(windows.retention()),
             },
         );
         let windowed_serde: SharedSerde<Windowed<K>> = Arc::new(WindowedSerde {
             inner: ks,
-            size: windows.size,
+            size: windows.size(),
         });
         let mut table = KTable::new(
             builder,
@@ -247,43 +292,50 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
             materialized.value_serde,
             Some(store),
         );
-        table.close_after = Some(windows.grace);
+        table.close_after = Some(windows.close_after());
         table
     }
 }
 
 /// Folds records into the windows they fall in, dropping those for closed windows.
-struct WindowAggregate<K, V, A> {
-    store: Arc<Mutex<KvStore>>,
-    store_name: String,
-    windows: TimeWindows,
-    key_serde: SharedSerde<K>,
-    value_serde: SharedSerde<A>,
-    fold: Fold<K, V, A>,
-    /// Stored window keys by window start, to expire them (retention: size + grace).
-    starts: BTreeMap<i64, Vec<Bytes>>,
-    /// Whether `starts` covers what the store held before the first record (restored windows).
-    indexed: bool,
-    next: Fanout<Windowed<K>, Change<A>>,
+/// With `W` = [`SlidingWindows`], the same for sliding windows (`sliding.rs`).
+pub(crate) struct WindowAggregate<W, K, V, A> {
+    pub(crate) store: Arc<Mutex<KvStore>>,
+    pub(crate) store_name: String,
+    pub(crate) windows: W,
+    pub(crate) key_serde: SharedSerde<K>,
+    pub(crate) value_serde: SharedSerde<A>,
+    pub(crate) fold: Fold<K, V, A>,
+    /// Expires windows past their retention.
+    pub(crate) expiry: Expiry,
+    pub(crate) next: Fanout<Windowed<K>, Change<A>>,
 }
 
-impl<K: Data, V: Data, A: Data> Processor<K, V> for WindowAggregate<K, V, A> {
+impl<K: Data, V: Data, A: Data> WindowAggregate<(), K, V, A> {
+    /// The aggregation over `windows`.
+    fn boxed<W: Send + 'static>(self, windows: W) -> Box<dyn Processor<K, V>>
+    where
+        WindowAggregate<W, K, V, A>: Processor<K, V>,
+    {
+        Box::new(WindowAggregate {
+            store: self.store,
+            store_name: self.store_name,
+            windows,
+            key_serde: self.key_serde,
+            value_serde: self.value_serde,
+            fold: self.fold,
+            expiry: self.expiry,
+            next: self.next,
+        })
+    }
+}
+
+impl<K: Data, V: Data, A: Data> Processor<K, V> for WindowAggregate<TimeWindows, K, V, A> {
     fn process(&mut self, ctx: &mut TaskContext, r: Record<K, V>) -> Result<(), StreamsError> {
         let Some(key) = store_key(ctx, &self.key_serde, &r.key, &self.store_name)? else {
             return Ok(());
         };
-        if !self.indexed {
-            // Windows restored from the changelog (or disk) expire like the others.
-            for (k, _) in lock(&self.store).entries() {
-                if let Some(start) = k.len().checked_sub(8).and_then(|at| k[at..].try_into().ok()) {
-                    self.starts
-                        .entry(i64::from_be_bytes(start))
-                        .or_default()
-                        .push(k.clone());
-                }
-            }
-            self.indexed = true;
-        }
+        self.expiry.index_restored(&self.store);
         let close_time = ctx.stream_time - self.windows.grace;
         for window in self.windows.windows_for(r.timestamp) {
             if window.end <= close_time {
@@ -295,7 +347,7 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for WindowAggregate<K, V, A> {
             let mut store = lock(&self.store);
             let old = stored_value(&store, &store_key, &self.value_serde, &self.store_name)?;
             if old.is_none() {
-                self.starts.entry(window.start).or_default().push(store_key.clone());
+                self.expiry.track(window.start, store_key.clone());
             }
             let new = (self.fold)(&r.key, r.value.clone(), old.clone());
             let bytes = to_store_bytes(&self.value_serde, &new, &self.store_name)?;
@@ -312,16 +364,9 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for WindowAggregate<K, V, A> {
                 ),
             )?;
         }
-        // Windows that closed can go (not logged: the changelog topic's retention removes them).
-        let expired_before = ctx.stream_time - self.windows.size - self.windows.grace;
-        let keep = self.starts.split_off(&(expired_before + 1));
-        let expired = std::mem::replace(&mut self.starts, keep);
-        if !expired.is_empty() {
-            let mut store = lock(&self.store);
-            for key in expired.into_values().flatten() {
-                store.evict(&key);
-            }
-        }
+        // Windows that closed can go.
+        let retention = self.windows.size + self.windows.grace;
+        self.expiry.expire_before(&self.store, ctx.stream_time - retention + 1);
         Ok(())
     }
 }

@@ -101,7 +101,7 @@ async fn every_codec_round_trips_and_keys_follow_the_java_partitioner() {
         let mut deliveries = Vec::new();
         for i in 0..600usize {
             let key = format!("key-{}", i % 37);
-            let record = ProducerRecord::new(&topic)
+            let record = ProducerRecord::new(topic.as_str())
                 .key(key.clone())
                 .value(value_of(i, 50 + i % 200))
                 .header("i", i.to_string())

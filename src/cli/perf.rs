@@ -228,7 +228,7 @@ async fn produce(client: &ClientArgs, args: ProduceArgs) -> anyhow::Result<()> {
             }
         }
         let sent = wall_micros();
-        let record = ProducerRecord::new(&args.topic)
+        let record = ProducerRecord::new(args.topic.as_str())
             .value(payload.clone())
             .timestamp((sent / 1000) as i64);
         let delivery = producer.send(record).await.context("sending")?;

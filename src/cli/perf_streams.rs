@@ -142,7 +142,7 @@ pub(crate) async fn run(client: &ClientArgs, args: StreamsArgs) -> anyhow::Resul
     let keys: Vec<Bytes> = (0..args.keys).map(|k| Bytes::from(format!("key-{k}"))).collect();
     let mut deliveries = Vec::new();
     for i in 0..args.records {
-        let record = ProducerRecord::new(&input)
+        let record = ProducerRecord::new(input.as_str())
             .key(keys[(i % args.keys) as usize].clone())
             .value(payload.clone());
         deliveries.push(producer.send(record).await?);

@@ -73,7 +73,7 @@ pub(crate) fn run(args: ProduceArgs) -> anyhow::Result<()> {
         let mut sent = 0u64;
         while let Some(line) = rx.recv().await {
             let line = line.context("reading input")?;
-            let mut record = ProducerRecord::new(&args.topic);
+            let mut record = ProducerRecord::new(args.topic.as_str());
             match &args.key_separator {
                 Some(sep) => match line.split_once(sep.as_str()) {
                     Some((key, value)) => record = record.key(key.to_owned()).value(value.to_owned()),

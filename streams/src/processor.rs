@@ -60,7 +60,7 @@ pub(crate) struct RawRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {
     /// Topic (internal topics with the application id prefix).
-    pub topic: String,
+    pub topic: Arc<str>,
     /// Partition, or `None` for the producer's partitioner.
     pub partition: Option<i32>,
     /// Key.

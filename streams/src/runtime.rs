@@ -156,15 +156,69 @@ struct Progress {
     /// The first failed delivery.
     failed: Option<String>,
     /// The offset after the last acknowledged record of each changelog partition.
-    changelog_next: HashMap<(String, i32), i64>,
+    changelog_next: ChangelogOffsets,
 }
 
-/// A task's polled records, per topic (its partitions all have the task's number).
+/// Where a partition's records go: its topic and partition, its task and the task's queue.
+type Route = (Arc<str>, i32, (usize, i32), usize);
+
+/// A task's polled records, per input partition (its partitions all have the task's number).
 struct TaskBuffer {
-    partitions: Vec<TopicPartition>,
-    queues: BTreeMap<String, VecDeque<ConsumerRecord>>,
+    queues: Vec<PartitionQueue>,
     /// Since when the task waits for a partition with nothing buffered.
     idle_since: Option<Instant>,
+}
+
+/// One input partition's records waiting for its task.
+struct PartitionQueue {
+    tp: TopicPartition,
+    records: VecDeque<ConsumerRecord>,
+    /// The offset after the last record processed, until the poll's progress takes it.
+    processed: Option<i64>,
+}
+
+impl TaskBuffer {
+    /// The queue of `topic`'s partition, made on its first record.
+    fn queue(&mut self, topic: &str, partition: i32) -> usize {
+        if let Some(i) = self.queues.iter().position(|q| q.tp.topic == topic) {
+            return i;
+        }
+        self.queues.push(PartitionQueue {
+            tp: TopicPartition::new(topic, partition),
+            records: VecDeque::new(),
+            processed: None,
+        });
+        self.queues.len() - 1
+    }
+
+    /// The queue whose record the task should process next: the buffered one with the lowest
+    /// timestamp across the task's partitions, as Kafka Streams picks them. While a partition of
+    /// the task has nothing buffered but may have more on the broker (its lag is not known to
+    /// be 0), the task waits, for at most `max_idle`, so that a record of that partition is not
+    /// overtaken by later ones (which would make it late for windows and joins).
+    fn next(&mut self, consumer: &Consumer, max_idle: Duration) -> Option<usize> {
+        if let [only] = &self.queues[..] {
+            return (!only.records.is_empty()).then_some(0);
+        }
+        let waiting = self
+            .queues
+            .iter()
+            .any(|q| q.records.is_empty() && consumer.lag(&q.tp) != Some(0));
+        if waiting {
+            let since = *self.idle_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < max_idle {
+                return None;
+            }
+        } else {
+            self.idle_since = None;
+        }
+        self.queues
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| q.records.front().map(|r| (i, r.timestamp)))
+            .min_by_key(|&(_, ts)| ts)
+            .map(|(i, _)| i)
+    }
 }
 
 /// Partitions that came and went.
@@ -209,10 +263,13 @@ impl Progress {
     }
 }
 
+/// The offset after the last acknowledged record, per changelog partition.
+type ChangelogOffsets = HashMap<(Arc<str>, i32), i64>;
+
 /// Remembers how far a changelog partition is written.
-fn note_changelog(next: &mut HashMap<(String, i32), i64>, meta: &rill_client::producer::RecordMetadata) {
+fn note_changelog(next: &mut ChangelogOffsets, meta: &rill_client::producer::RecordMetadata) {
     if meta.topic.ends_with("-changelog") && meta.offset >= 0 {
-        let entry = next.entry((meta.topic.to_string(), meta.partition)).or_insert(0);
+        let entry = next.entry((Arc::clone(&meta.topic), meta.partition)).or_insert(0);
         *entry = (*entry).max(meta.offset + 1);
     }
 }
@@ -506,30 +563,45 @@ impl Instance {
             }
             let records = self.consumer.poll(Duration::from_millis(100)).await.map_err(client)?;
             self.apply_changes().await?;
+            // Records come in runs of one partition: look its queue up once per run.
+            let mut route: Option<Route> = None;
             for r in records {
-                let Some(&sub) = self.subtopology_of.get(&*r.topic) else {
-                    continue;
+                let (task, queue) = match &route {
+                    Some((topic, partition, task, queue)) if **topic == *r.topic && *partition == r.partition => {
+                        (*task, *queue)
+                    }
+                    _ => {
+                        let Some(&sub) = self.subtopology_of.get(&*r.topic) else {
+                            continue;
+                        };
+                        let Some(buffer) = self.buffers.get_mut(&(sub, r.partition)) else {
+                            return Err(StreamsError::Usage(format!(
+                                "no task for {}-{} (sub-topology {sub})",
+                                r.topic, r.partition
+                            )));
+                        };
+                        let queue = buffer.queue(&r.topic, r.partition);
+                        route = Some((Arc::clone(&r.topic), r.partition, (sub, r.partition), queue));
+                        ((sub, r.partition), queue)
+                    }
                 };
-                let Some(buffer) = self.buffers.get_mut(&(sub, r.partition)) else {
-                    return Err(StreamsError::Usage(format!(
-                        "no task for {}-{} (sub-topology {sub})",
-                        r.topic, r.partition
-                    )));
-                };
-                buffer.queues.entry(r.topic.to_string()).or_default().push_back(r);
+                if let Some(buffer) = self.buffers.get_mut(&task) {
+                    buffer.queues[queue].records.push_back(r);
+                }
             }
             let mut deliveries = Vec::new();
-            // By partition, without building a TopicPartition per record.
-            let mut offsets: HashMap<(Arc<str>, i32), i64> = HashMap::new();
             let mut count = 0u64;
-            let keys: Vec<(usize, i32)> = self.buffers.keys().copied().collect();
-            for key in keys {
-                while let Some(r) = self.next_record(key) {
-                    let tp = (Arc::clone(&r.topic), r.partition);
-                    let Some(task) = self.tasks.get_mut(&key) else {
+            for (key, buffer) in &mut self.buffers {
+                let Some(task) = self.tasks.get_mut(key) else {
+                    continue;
+                };
+                while let Some(queue) = buffer.next(&self.consumer, self.config.max_task_idle) {
+                    let queue = &mut buffer.queues[queue];
+                    let Some(r) = queue.records.pop_front() else {
                         break;
                     };
                     let offset = r.offset;
+                    queue.processed = Some(offset + 1);
                     task.process(RawRecord {
                         topic: r.topic,
                         partition: r.partition,
@@ -550,17 +622,18 @@ impl Instance {
                         };
                         deliveries.push(self.producer.send(record).await.map_err(client)?);
                     }
-                    offsets.insert(tp, offset + 1);
                     count += 1;
                 }
             }
             if count > 0 {
                 lock(&self.stats).processed += count;
-                let mut progress = lock(&self.progress);
-                let offsets = offsets
-                    .into_iter()
-                    .map(|((topic, partition), offset)| (TopicPartition::new(&*topic, partition), offset))
+                let offsets = self
+                    .buffers
+                    .values_mut()
+                    .flat_map(|b| b.queues.iter_mut())
+                    .filter_map(|q| q.processed.take().map(|offset| (q.tp.clone(), offset)))
                     .collect();
+                let mut progress = lock(&self.progress);
                 progress.pending.push_back(Inflight { offsets, deliveries });
                 progress.settle_done();
                 if let Some(failed) = &progress.failed {
@@ -578,7 +651,7 @@ impl Instance {
     /// Waits until everything produced so far is acknowledged, then commits what was processed.
     /// Writes every task's store changes to disk with the changelog offsets they correspond to
     /// (nothing without a state directory).
-    fn checkpoint(&self, changelogs: &HashMap<(String, i32), i64>) -> Result<(), StreamsError> {
+    fn checkpoint(&self, changelogs: &ChangelogOffsets) -> Result<(), StreamsError> {
         let Some(state) = &self.state else {
             return Ok(());
         };
@@ -587,8 +660,10 @@ impl Instance {
         for (&(sub, partition), task) in &self.tasks {
             for spec in self.layout[sub].stores.iter().filter(|s| s.logged) {
                 let topic = TopicName::Internal(changelog_suffix(&spec.name)).resolve(app);
-                let (Some(store), Some(&offset)) = (task.stores.get(&spec.name), changelogs.get(&(topic, partition)))
-                else {
+                let (Some(store), Some(&offset)) = (
+                    task.stores.get(&spec.name),
+                    changelogs.get(&(Arc::from(topic), partition)),
+                ) else {
                     continue;
                 };
                 guards.push((lock(store), partition, offset));
@@ -596,34 +671,6 @@ impl Instance {
         }
         let mut stores: Vec<(&mut KvStore, i32, i64)> = guards.iter_mut().map(|(g, p, o)| (&mut **g, *p, *o)).collect();
         state.checkpoint(&mut stores)
-    }
-
-    /// The next record task `key` should process: the buffered one with the lowest timestamp
-    /// across the task's partitions, as Kafka Streams picks them. While a partition of the task
-    /// has nothing buffered but may have more on the broker (its lag is not known to be 0), the
-    /// task waits, for at most `max_task_idle`, so that a record of that partition is not
-    /// overtaken by later ones (which would make it late for windows and joins).
-    fn next_record(&mut self, key: (usize, i32)) -> Option<ConsumerRecord> {
-        let buffer = self.buffers.get_mut(&key)?;
-        let waiting = buffer
-            .partitions
-            .iter()
-            .any(|tp| buffer.queues.get(&tp.topic).is_none_or(VecDeque::is_empty) && self.consumer.lag(tp) != Some(0));
-        if waiting {
-            let since = *buffer.idle_since.get_or_insert_with(Instant::now);
-            if since.elapsed() < self.config.max_task_idle {
-                return None;
-            }
-        } else {
-            buffer.idle_since = None;
-        }
-        let (topic, _) = buffer
-            .queues
-            .iter()
-            .filter_map(|(topic, queue)| queue.front().map(|r| (topic, r.timestamp)))
-            .min_by_key(|(_, ts)| *ts)?;
-        let topic = topic.clone();
-        buffer.queues.get_mut(&topic)?.pop_front()
     }
 
     async fn commit(&mut self) -> Result<(), StreamsError> {
@@ -726,17 +773,21 @@ impl Instance {
                 .iter()
                 .map(|t| t.resolve(&self.config.application_id))
                 .collect();
-            let partitions = self
+            let queues = self
                 .consumer
                 .assignment()
                 .into_iter()
                 .filter(|a| a.partition == tp.partition && sources.contains(&a.topic))
+                .map(|tp| PartitionQueue {
+                    tp,
+                    records: VecDeque::new(),
+                    processed: None,
+                })
                 .collect();
             self.buffers.insert(
                 (sub, tp.partition),
                 TaskBuffer {
-                    partitions,
-                    queues: BTreeMap::new(),
+                    queues,
                     idle_since: None,
                 },
             );

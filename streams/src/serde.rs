@@ -44,6 +44,12 @@ pub trait Serde<T>: Send + Sync + 'static {
     fn serialize(&self, value: &T) -> Result<Option<Bytes>, SerdeError>;
     /// The value of `bytes` (`None` for a null key or value).
     fn deserialize(&self, bytes: Option<&[u8]>) -> Result<T, SerdeError>;
+
+    /// The value of `bytes` as read from a topic; serdes that can keep (a slice of) the buffer
+    /// instead of copying it override this.
+    fn deserialize_owned(&self, bytes: Option<Bytes>) -> Result<T, SerdeError> {
+        self.deserialize(bytes.as_deref())
+    }
 }
 
 /// UTF-8 strings.
@@ -74,6 +80,10 @@ impl Serde<Bytes> for BytesSerde {
         bytes
             .map(Bytes::copy_from_slice)
             .ok_or_else(|| SerdeError::null("bytes"))
+    }
+
+    fn deserialize_owned(&self, bytes: Option<Bytes>) -> Result<Bytes, SerdeError> {
+        bytes.ok_or_else(|| SerdeError::null("bytes"))
     }
 }
 
@@ -156,6 +166,10 @@ impl<T, S: Serde<T>> Serde<Option<T>> for Nullable<S> {
 
     fn deserialize(&self, bytes: Option<&[u8]>) -> Result<Option<T>, SerdeError> {
         bytes.map(|b| self.0.deserialize(Some(b))).transpose()
+    }
+
+    fn deserialize_owned(&self, bytes: Option<Bytes>) -> Result<Option<T>, SerdeError> {
+        bytes.map(|b| self.0.deserialize_owned(Some(b))).transpose()
     }
 }
 

@@ -3,6 +3,7 @@
 //! `<application.id>-<store>-changelog`, in the task's partition, from which it is restored.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -16,6 +17,8 @@ pub(crate) struct KvStore {
     /// Whether changes go to the changelog topic.
     logged: bool,
     map: BTreeMap<Bytes, Bytes>,
+    /// The changelog topic, once known.
+    changelog: Option<Arc<str>>,
     /// Changes not yet written to disk (only with a state directory).
     dirty: Option<BTreeMap<Bytes, Option<Bytes>>>,
 }
@@ -26,6 +29,7 @@ impl KvStore {
             name: name.to_owned(),
             logged,
             map: BTreeMap::new(),
+            changelog: None,
             dirty: None,
         }
     }
@@ -48,8 +52,11 @@ impl KvStore {
         };
         self.touch(&key, value.as_ref());
         if self.logged {
+            let topic = self
+                .changelog
+                .get_or_insert_with(|| ctx.internal_topic(&changelog_suffix(&self.name)).into());
             ctx.output.push(Output {
-                topic: ctx.internal_topic(&changelog_suffix(&self.name)),
+                topic: Arc::clone(topic),
                 partition: Some(ctx.partition),
                 key: Some(key),
                 value,

@@ -147,10 +147,10 @@ impl TopologyTestDriver {
             }
             self.task.process(record)?;
             for out in std::mem::take(&mut self.task.ctx.output) {
-                if self.task.reads(&out.topic) || self.global_topics.contains_key(&out.topic) {
-                    queue.push_back((out.topic, out.key, out.value, out.timestamp, out.headers));
+                if self.task.reads(&out.topic) || self.global_topics.contains_key(&*out.topic) {
+                    queue.push_back((out.topic.to_string(), out.key, out.value, out.timestamp, out.headers));
                 } else {
-                    self.outputs.entry(out.topic.clone()).or_default().push_back(out);
+                    self.outputs.entry(out.topic.to_string()).or_default().push_back(out);
                 }
             }
         }

@@ -460,14 +460,14 @@ impl Topology {
         let members: Option<Vec<usize>> = subtopology.map(|i| graph.subtopologies().swap_remove(i));
         let mut inst = Instantiator::new(&graph);
         inst.stores = globals.clone();
-        let mut sources = HashMap::new();
+        let mut sources = Vec::new();
         for source in graph
             .sources
             .iter()
             .filter(|s| members.as_ref().is_none_or(|m| m.contains(&s.node)))
         {
             let processor = (source.factory)(&mut inst)?;
-            sources.insert(source.topic.resolve(application_id), processor);
+            sources.push((source.topic.resolve(application_id), processor));
         }
         let stores = std::mem::take(&mut inst.stores);
         drop(inst);
@@ -490,21 +490,24 @@ pub(crate) struct SubtopologyLayout {
 /// A topology instantiated for one partition: its sources, processors and stores.
 pub(crate) struct Task {
     pub(crate) ctx: TaskContext,
-    sources: HashMap<String, Box<dyn RawProcessor>>,
+    /// Each source topic's processor (a topology reads a handful of topics: a scan beats a hash).
+    sources: Vec<(String, Box<dyn RawProcessor>)>,
     pub(crate) stores: BTreeMap<String, Arc<Mutex<KvStore>>>,
 }
 
 impl Task {
     pub(crate) fn reads(&self, topic: &str) -> bool {
-        self.sources.contains_key(topic)
+        self.sources.iter().any(|(t, _)| t == topic)
     }
 
     /// Processes one record read from `record.topic`.
     pub(crate) fn process(&mut self, record: RawRecord) -> Result<(), StreamsError> {
-        let source = self
-            .sources
-            .get_mut(&*record.topic)
-            .ok_or_else(|| StreamsError::Usage(format!("the topology does not read topic {}", record.topic)))?;
+        let Some((_, source)) = self.sources.iter_mut().find(|(t, _)| **t == *record.topic) else {
+            return Err(StreamsError::Usage(format!(
+                "the topology does not read topic {}",
+                record.topic
+            )));
+        };
         source.process(&mut self.ctx, record)
     }
 }

@@ -43,8 +43,8 @@ use crate::protocol::builder::{HeaderRef, new_record_len, put_new_record};
 /// A record to produce.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProducerRecord {
-    /// Topic.
-    pub topic: String,
+    /// Topic (shared: a producer of many records to one topic clones it without allocating).
+    pub topic: Arc<str>,
     /// Partition; `None` lets the partitioner choose.
     pub partition: Option<i32>,
     /// Key.
@@ -59,7 +59,7 @@ pub struct ProducerRecord {
 
 impl ProducerRecord {
     /// A record for `topic` with no key, value or headers yet.
-    pub fn new(topic: impl Into<String>) -> Self {
+    pub fn new(topic: impl Into<Arc<str>>) -> Self {
         Self {
             topic: topic.into(),
             ..Default::default()
@@ -297,7 +297,9 @@ impl Producer {
                 )));
             }
             Err(AppendError::UnknownTopic(_)) => {
-                return Err(ClientError::UnknownTopic { topic: record.topic });
+                return Err(ClientError::UnknownTopic {
+                    topic: record.topic.to_string(),
+                });
             }
         };
         if appended.wake {

@@ -362,7 +362,8 @@ struct SourceProcessor<K, V> {
 }
 
 impl<K: Data, V: Data> RawProcessor for SourceProcessor<K, V> {
-    fn process(&mut self, ctx: &mut TaskContext, raw: RawRecord) -> Result<(), StreamsError> {
+    fn process(&mut self, ctx: &mut TaskContext, mut raw: RawRecord) -> Result<(), StreamsError> {
+        let (raw_key, raw_value) = (raw.key.take(), raw.value.take());
         let bad = |part, source| StreamsError::Deserialize {
             topic: raw.topic.to_string(),
             partition: raw.partition,
@@ -372,11 +373,11 @@ impl<K: Data, V: Data> RawProcessor for SourceProcessor<K, V> {
         };
         let decoded = self
             .key_serde
-            .deserialize(raw.key.as_deref())
+            .deserialize_owned(raw_key)
             .map_err(|e| bad("key", e))
             .and_then(|k| {
                 self.value_serde
-                    .deserialize(raw.value.as_deref())
+                    .deserialize_owned(raw_value)
                     .map(|v| (k, v))
                     .map_err(|e| bad("value", e))
             });

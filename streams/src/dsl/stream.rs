@@ -403,7 +403,7 @@ impl<K: Data, V: Data> KStream<K, V> {
             move || {
                 Box::new(SinkProcessor {
                     node: lock(&node_name).clone(),
-                    topic: SinkTopic::Fixed(target.clone()),
+                    topic: SinkTopic::Fixed(target.clone(), None),
                     key_serde: Arc::clone(&ks),
                     value_serde: Arc::clone(&vs),
                 })
@@ -528,7 +528,8 @@ impl<K: Data, V: Data> KStream<K, V> {
 
 /// Where a sink writes.
 enum SinkTopic<K, V> {
-    Fixed(TopicName),
+    /// A topic, and its name once resolved in a task.
+    Fixed(TopicName, Option<Arc<str>>),
     Dynamic(TopicExtractor<K, V>),
 }
 
@@ -542,12 +543,14 @@ struct SinkProcessor<K, V> {
 
 impl<K: Data, V: Data> Processor<K, V> for SinkProcessor<K, V> {
     fn process(&mut self, ctx: &mut TaskContext, r: Record<K, V>) -> Result<(), StreamsError> {
-        let topic = match &self.topic {
-            SinkTopic::Fixed(t) => t.resolve(&ctx.application_id),
-            SinkTopic::Dynamic(f) => f(&r.key, &r.value),
+        let topic: Arc<str> = match &mut self.topic {
+            SinkTopic::Fixed(t, resolved) => {
+                Arc::clone(resolved.get_or_insert_with(|| t.resolve(&ctx.application_id).into()))
+            }
+            SinkTopic::Dynamic(f) => f(&r.key, &r.value).into(),
         };
         let failed = |source| StreamsError::Serialize {
-            target: topic.clone(),
+            target: topic.to_string(),
             node: self.node.clone(),
             source,
         };

@@ -51,7 +51,7 @@ async fn rust_produce(bootstrap: &str, topic: &str, records: &[Record], properti
     let mut futures = Vec::with_capacity(records.len());
     for r in records {
         let record = ProducerRecord {
-            topic: topic.to_owned(),
+            topic: topic.into(),
             partition: r.partition,
             key: r.key.clone().map(Into::into),
             value: r.value.clone().map(Into::into),

@@ -55,6 +55,15 @@ impl KafkaStreams {
         topology: Topology,
         application_id: &str,
     ) -> Result<(KafkaStreams, EmbeddedBroker), StreamsError> {
+        Self::start_embedded_with(topology, StreamsConfig::new(application_id, "")).await
+    }
+
+    /// [`KafkaStreams::start_embedded`] with a configuration (its bootstrap address is the
+    /// embedded broker's).
+    pub async fn start_embedded_with(
+        topology: Topology,
+        mut config: StreamsConfig,
+    ) -> Result<(KafkaStreams, EmbeddedBroker), StreamsError> {
         let broker = EmbeddedBroker::start(None).await?;
         let bootstrap = broker.bootstrap();
         let admin = rill_client::admin::Admin::from_properties([("bootstrap.servers", bootstrap.as_str())])
@@ -72,7 +81,8 @@ impl KafkaStreams {
                 .await
                 .map_err(|e| StreamsError::Client(Box::new(e)))?;
         }
-        let streams = KafkaStreams::start(topology, StreamsConfig::new(application_id, &bootstrap)).await?;
+        config.bootstrap_servers = bootstrap;
+        let streams = KafkaStreams::start(topology, config).await?;
         Ok((streams, broker))
     }
 }

@@ -32,6 +32,7 @@
 //! # Ok::<(), rill_streams::StreamsError>(())
 //! ```
 
+mod cache;
 mod dsl;
 #[cfg(feature = "embedded")]
 mod embedded;

@@ -90,6 +90,8 @@ pub(crate) struct TaskContext {
     pub(crate) dropped_late_records: u64,
     /// Whether a record that cannot be deserialized is skipped (logged) rather than an error.
     pub(crate) skip_bad_records: bool,
+    /// The budget of each record cache of the task; 0 logs and forwards every update at once.
+    pub(crate) cache_max_bytes: usize,
 }
 
 impl TaskContext {
@@ -102,6 +104,7 @@ impl TaskContext {
             skipped_records: 0,
             dropped_late_records: 0,
             skip_bad_records: false,
+            cache_max_bytes: 0,
         }
     }
 

@@ -60,6 +60,10 @@ pub struct StreamsConfig {
     /// Kafka Streams for one of them: `consumer.session.timeout.ms`, `producer.linger.ms`,
     /// `admin.request.timeout.ms`.
     pub client_properties: Vec<(String, String)>,
+    /// The record caches' budget for the whole instance (`statestore.cache.max.bytes`, 10 MiB
+    /// by default), shared by its tasks: updates of a key between commits collapse into one
+    /// changelog record and one downstream change. 0 forwards every update.
+    pub cache_max_bytes: usize,
 }
 
 impl StreamsConfig {
@@ -73,7 +77,14 @@ impl StreamsConfig {
             max_task_idle: Duration::from_millis(500),
             state_dir: None,
             client_properties: Vec::new(),
+            cache_max_bytes: 10 << 20,
         }
+    }
+
+    /// Sets `statestore.cache.max.bytes`.
+    pub fn cache_max_bytes(mut self, bytes: usize) -> Self {
+        self.cache_max_bytes = bytes;
+        self
     }
 
     /// Sets `commit.interval.ms`.
@@ -151,6 +162,9 @@ struct Progress {
     owned: BTreeSet<TopicPartition>,
     /// Polls whose output is not all acknowledged yet, oldest first.
     pending: VecDeque<Inflight>,
+    /// Polls processed since the record caches were last flushed: their offsets are not
+    /// acknowledged before the flush's output is, since part of their effect is in the caches.
+    unflushed: Option<Inflight>,
     /// Offsets whose output is acknowledged, not committed yet.
     acked: BTreeMap<TopicPartition, i64>,
     /// The first failed delivery.
@@ -228,29 +242,51 @@ struct Changes {
 }
 
 /// One poll's processed offsets and the deliveries of what processing them produced.
+#[derive(Default)]
 struct Inflight {
     offsets: BTreeMap<TopicPartition, i64>,
-    deliveries: Vec<DeliveryFuture>,
+    deliveries: VecDeque<DeliveryFuture>,
+}
+
+impl Inflight {
+    /// Takes in the deliveries whose outcome is known, oldest first, without waiting.
+    fn settle(&mut self, changelog_next: &mut ChangelogOffsets, failed: &mut Option<String>) {
+        while let Some(result) = self.deliveries.front().and_then(DeliveryFuture::try_result) {
+            match result {
+                Ok(meta) => note_changelog(changelog_next, &meta),
+                Err(e) => {
+                    failed.get_or_insert_with(|| e.to_string());
+                }
+            }
+            self.deliveries.pop_front();
+        }
+    }
 }
 
 impl Progress {
     /// Moves the polls whose output is all acknowledged (checked without waiting) to `acked`.
     fn settle_done(&mut self) {
+        if let Some(held) = &mut self.unflushed {
+            held.settle(&mut self.changelog_next, &mut self.failed);
+        }
         while let Some(front) = self.pending.front_mut() {
-            while let Some(result) = front.deliveries.last().and_then(DeliveryFuture::try_result) {
-                match result {
-                    Ok(meta) => note_changelog(&mut self.changelog_next, &meta),
-                    Err(e) => {
-                        self.failed.get_or_insert_with(|| e.to_string());
-                    }
-                }
-                front.deliveries.pop();
-            }
+            front.settle(&mut self.changelog_next, &mut self.failed);
             if !front.deliveries.is_empty() {
                 return;
             }
             let done = self.pending.pop_front().expect("front exists");
             self.ack(done.offsets);
+        }
+    }
+
+    /// Partitions that went: their tasks close without flushing their caches, so what they
+    /// processed since the last flush is processed again by the partitions' next owner.
+    fn forget(&mut self, partitions: &[TopicPartition]) {
+        for tp in partitions {
+            self.owned.remove(tp);
+            if let Some(held) = &mut self.unflushed {
+                held.offsets.remove(tp);
+            }
         }
     }
 
@@ -260,6 +296,18 @@ impl Progress {
                 self.acked.insert(tp, offset);
             }
         }
+    }
+}
+
+/// A task's output record as the producer takes it.
+fn producer_record(out: crate::processor::Output) -> ProducerRecord {
+    ProducerRecord {
+        topic: out.topic,
+        partition: out.partition,
+        key: out.key,
+        value: out.value,
+        headers: out.headers,
+        timestamp: Some(out.timestamp),
     }
 }
 
@@ -292,9 +340,7 @@ impl RebalanceListener for Listener {
             })
             .collect();
         context.commit(offsets);
-        for tp in partitions {
-            progress.owned.remove(tp);
-        }
+        progress.forget(partitions);
         progress.revoked.extend(partitions.iter().cloned());
     }
 
@@ -306,8 +352,8 @@ impl RebalanceListener for Listener {
 
     fn on_partitions_lost(&mut self, _context: &mut RebalanceContext<'_>, partitions: &[TopicPartition]) {
         let mut progress = lock(&self.0);
+        progress.forget(partitions);
         for tp in partitions {
-            progress.owned.remove(tp);
             progress.acked.remove(tp);
         }
         progress.revoked.extend(partitions.iter().cloned());
@@ -589,7 +635,7 @@ impl Instance {
                     buffer.queues[queue].records.push_back(r);
                 }
             }
-            let mut deliveries = Vec::new();
+            let mut deliveries = VecDeque::new();
             let mut count = 0u64;
             for (key, buffer) in &mut self.buffers {
                 let Some(task) = self.tasks.get_mut(key) else {
@@ -612,15 +658,7 @@ impl Instance {
                         headers: r.headers,
                     })?;
                     for out in std::mem::take(&mut task.ctx.output) {
-                        let record = ProducerRecord {
-                            topic: out.topic,
-                            partition: out.partition,
-                            key: out.key,
-                            value: out.value,
-                            headers: out.headers,
-                            timestamp: Some(out.timestamp),
-                        };
-                        deliveries.push(self.producer.send(record).await.map_err(client)?);
+                        deliveries.push_back(self.producer.send(producer_record(out)).await.map_err(client)?);
                     }
                     count += 1;
                 }
@@ -634,7 +672,14 @@ impl Instance {
                     .filter_map(|q| q.processed.take().map(|offset| (q.tp.clone(), offset)))
                     .collect();
                 let mut progress = lock(&self.progress);
-                progress.pending.push_back(Inflight { offsets, deliveries });
+                let inflight = Inflight { offsets, deliveries };
+                if self.config.cache_max_bytes > 0 {
+                    let held = progress.unflushed.get_or_insert_with(Inflight::default);
+                    held.offsets.extend(inflight.offsets);
+                    held.deliveries.extend(inflight.deliveries);
+                } else {
+                    progress.pending.push_back(inflight);
+                }
                 progress.settle_done();
                 if let Some(failed) = &progress.failed {
                     return Err(StreamsError::Usage(format!("writing a record failed: {failed}")));
@@ -674,7 +719,21 @@ impl Instance {
     }
 
     async fn commit(&mut self) -> Result<(), StreamsError> {
-        let pending = std::mem::take(&mut lock(&self.progress).pending);
+        // What the caches held back goes out with the polls processed since the last flush.
+        let mut flushed = VecDeque::new();
+        for task in self.tasks.values_mut() {
+            task.flush()?;
+            for out in std::mem::take(&mut task.ctx.output) {
+                flushed.push_back(self.producer.send(producer_record(out)).await.map_err(client)?);
+            }
+        }
+        let pending = {
+            let mut progress = lock(&self.progress);
+            let mut held = progress.unflushed.take().unwrap_or_default();
+            held.deliveries.extend(flushed);
+            progress.pending.push_back(held);
+            std::mem::take(&mut progress.pending)
+        };
         let mut done = Vec::with_capacity(pending.len());
         let mut written = Vec::new();
         for inflight in pending {
@@ -791,6 +850,11 @@ impl Instance {
                     idle_since: None,
                 },
             );
+        }
+        // The instance's cache budget, shared by its tasks.
+        let per_task = self.config.cache_max_bytes / self.tasks.len().max(1);
+        for task in self.tasks.values_mut() {
+            task.ctx.cache_max_bytes = per_task;
         }
         let mut stats = lock(&self.stats);
         stats.tasks = self.tasks.keys().copied().collect();

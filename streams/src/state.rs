@@ -46,24 +46,36 @@ impl KvStore {
 
     /// Sets (`Some`) or deletes (`None`) `key`, and logs the change.
     pub(crate) fn put(&mut self, ctx: &mut TaskContext, key: Bytes, value: Option<Bytes>, timestamp: i64) {
-        match &value {
-            Some(v) => self.map.insert(key.clone(), v.clone()),
+        self.set(key.clone(), value);
+        self.log(ctx, key, timestamp);
+    }
+
+    /// Sets (`Some`) or deletes (`None`) `key` without logging it (yet: see [`KvStore::log`]).
+    pub(crate) fn set(&mut self, key: Bytes, value: Option<Bytes>) {
+        self.touch(&key, value.as_ref());
+        match value {
+            Some(v) => self.map.insert(key, v),
             None => self.map.remove(&key),
         };
-        self.touch(&key, value.as_ref());
-        if self.logged {
-            let topic = self
-                .changelog
-                .get_or_insert_with(|| ctx.internal_topic(&changelog_suffix(&self.name)).into());
-            ctx.output.push(Output {
-                topic: Arc::clone(topic),
-                partition: Some(ctx.partition),
-                key: Some(key),
-                value,
-                timestamp,
-                headers: Vec::new(),
-            });
+    }
+
+    /// Logs `key`'s current value (a deletion if it has none) to the changelog, if the store
+    /// is logged.
+    pub(crate) fn log(&mut self, ctx: &mut TaskContext, key: Bytes, timestamp: i64) {
+        if !self.logged {
+            return;
         }
+        let topic = self
+            .changelog
+            .get_or_insert_with(|| ctx.internal_topic(&changelog_suffix(&self.name)).into());
+        ctx.output.push(Output {
+            topic: Arc::clone(topic),
+            partition: Some(ctx.partition),
+            value: self.map.get(&key).cloned(),
+            key: Some(key),
+            timestamp,
+            headers: Vec::new(),
+        });
     }
 
     /// Applies a changelog record (without logging it again).

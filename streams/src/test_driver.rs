@@ -44,6 +44,9 @@ impl<K, V> fmt::Debug for TestTopic<K, V> {
     }
 }
 
+/// A record written to a topic the topology reads: topic, key, value, timestamp, headers.
+type Piped = (String, Option<bytes::Bytes>, Option<bytes::Bytes>, i64, Headers);
+
 /// Runs a topology in memory.
 pub struct TopologyTestDriver {
     topology: Topology,
@@ -90,6 +93,28 @@ impl TopologyTestDriver {
         self
     }
 
+    /// Gives the aggregations record caches of `max_bytes` each (`statestore.cache.max.bytes`):
+    /// updates then wait in them until [`TopologyTestDriver::commit`] (or until a cache is
+    /// full), as in a running application between commits. Without this, every update is
+    /// forwarded at once.
+    pub fn with_record_cache(mut self, max_bytes: usize) -> Self {
+        self.task.ctx.cache_max_bytes = max_bytes;
+        self
+    }
+
+    /// Commits, as a running application does every commit interval: the record caches flush
+    /// what they held back.
+    pub fn commit(&mut self) -> Result<(), StreamsError> {
+        // What a flush sends through a repartition topic may fill a cache downstream.
+        loop {
+            self.task.flush()?;
+            if self.task.ctx.output.is_empty() {
+                return Ok(());
+            }
+            self.route(VecDeque::new())?;
+        }
+    }
+
     /// Pipes one record into `topic` and processes it, with everything it causes.
     pub fn pipe<K: 'static, V: 'static>(
         &mut self,
@@ -126,7 +151,13 @@ impl TopologyTestDriver {
         timestamp: i64,
         headers: Headers,
     ) -> Result<(), StreamsError> {
-        let mut queue = VecDeque::from([(topic.to_owned(), key, value, timestamp, headers)]);
+        self.route(VecDeque::from([(topic.to_owned(), key, value, timestamp, headers)]))
+    }
+
+    /// Processes `queue` and what the task wrote (also before): records for topics the topology
+    /// reads go back in, the others to `outputs`.
+    fn route(&mut self, mut queue: VecDeque<Piped>) -> Result<(), StreamsError> {
+        self.take_output(&mut queue);
         while let Some((topic, key, value, timestamp, headers)) = queue.pop_front() {
             let offset = self.offsets.entry(topic.clone()).or_insert(0);
             let record = RawRecord {
@@ -146,15 +177,19 @@ impl TopologyTestDriver {
                 continue;
             }
             self.task.process(record)?;
-            for out in std::mem::take(&mut self.task.ctx.output) {
-                if self.task.reads(&out.topic) || self.global_topics.contains_key(&*out.topic) {
-                    queue.push_back((out.topic.to_string(), out.key, out.value, out.timestamp, out.headers));
-                } else {
-                    self.outputs.entry(out.topic.to_string()).or_default().push_back(out);
-                }
-            }
+            self.take_output(&mut queue);
         }
         Ok(())
+    }
+
+    fn take_output(&mut self, queue: &mut VecDeque<Piped>) {
+        for out in std::mem::take(&mut self.task.ctx.output) {
+            if self.task.reads(&out.topic) || self.global_topics.contains_key(&*out.topic) {
+                queue.push_back((out.topic.to_string(), out.key, out.value, out.timestamp, out.headers));
+            } else {
+                self.outputs.entry(out.topic.to_string()).or_default().push_back(out);
+            }
+        }
     }
 
     /// Takes every record written to `topic` so far, decoded.

@@ -185,7 +185,13 @@ pub(crate) struct Instantiator<'a> {
     /// Instances of nodes with several parents, by node id (`Shared<K, V>` behind `Any`).
     shared: HashMap<usize, Box<dyn Any + Send>>,
     pub(crate) stores: BTreeMap<String, Arc<Mutex<KvStore>>>,
+    /// Flushes of the task's record caches, downstream ones first (children are made before
+    /// their parents).
+    flushes: Vec<Flush>,
 }
+
+/// Flushes one record cache of a task.
+pub(crate) type Flush = Box<dyn FnMut(&mut TaskContext) -> Result<(), StreamsError> + Send>;
 
 impl<'a> Instantiator<'a> {
     pub(crate) fn new(graph: &'a Graph) -> Self {
@@ -193,7 +199,13 @@ impl<'a> Instantiator<'a> {
             graph,
             shared: HashMap::new(),
             stores: BTreeMap::new(),
+            flushes: Vec::new(),
         }
+    }
+
+    /// Registers a record cache's flush with the task.
+    pub(crate) fn on_flush(&mut self, flush: Flush) {
+        self.flushes.push(flush);
     }
 
     /// The processors of `node`'s children, made for this task (once, for a node with several
@@ -470,11 +482,14 @@ impl Topology {
             sources.push((source.topic.resolve(application_id), processor));
         }
         let stores = std::mem::take(&mut inst.stores);
+        let mut flushes = std::mem::take(&mut inst.flushes);
+        flushes.reverse();
         drop(inst);
         Ok(Task {
             ctx: TaskContext::new(Arc::from(application_id), partition),
             sources,
             stores,
+            flushes,
         })
     }
 }
@@ -493,9 +508,19 @@ pub(crate) struct Task {
     /// Each source topic's processor (a topology reads a handful of topics: a scan beats a hash).
     sources: Vec<(String, Box<dyn RawProcessor>)>,
     pub(crate) stores: BTreeMap<String, Arc<Mutex<KvStore>>>,
+    /// The record caches' flushes, upstream ones first.
+    flushes: Vec<Flush>,
 }
 
 impl Task {
+    /// Flushes the record caches: what they held back goes to the changelogs and downstream.
+    pub(crate) fn flush(&mut self) -> Result<(), StreamsError> {
+        for flush in &mut self.flushes {
+            flush(&mut self.ctx)?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn reads(&self, topic: &str) -> bool {
         self.sources.iter().any(|(t, _)| t == topic)
     }

@@ -528,3 +528,56 @@ fn stream_global_table_joins_look_up_a_key_computed_from_each_record() -> Result
     );
     Ok(())
 }
+
+#[test]
+fn the_record_cache_collapses_a_key_s_updates_between_commits() -> Result<(), StreamsError> {
+    let counting = || -> Result<TopologyTestDriver, StreamsError> {
+        let builder = StreamsBuilder::new();
+        builder
+            .stream("words", Consumed::with(StringSerde, StringSerde))
+            .group_by_key(Grouped::default())
+            .count(Materialized::as_("counts"))
+            .to_stream()
+            .to("counts", Produced::with(StringSerde, Nullable(IntSerde)));
+        TopologyTestDriver::new(builder.build()?, "app")
+    };
+    let words = TestTopic::new("words", StringSerde, StringSerde);
+    let counts = TestTopic::<String, i64>::new("counts", StringSerde, IntSerde);
+    let mut driver = counting()?.with_record_cache(1 << 20);
+    for (i, word) in ["a", "b", "a", "a", "c"].into_iter().enumerate() {
+        driver.pipe(&words, s(word), s("x"), 1_000 + i as i64)?;
+    }
+    assert!(driver.read(&counts)?.is_empty(), "held until the commit");
+    assert!(driver.read_raw("app-counts-changelog").is_empty());
+    assert_eq!(
+        driver.key_value_store("counts", &StringSerde, &IntSerde)?,
+        vec![(s("a"), 3i64), (s("b"), 1), (s("c"), 1)],
+        "the store is current"
+    );
+    driver.commit()?;
+    let out = driver.read(&counts)?;
+    assert_eq!(
+        kv(&out),
+        vec![(s("a"), 3), (s("b"), 1), (s("c"), 1)],
+        "one update per key"
+    );
+    assert_eq!(
+        out.iter().map(|r| r.timestamp).collect::<Vec<_>>(),
+        [1_003, 1_001, 1_004]
+    );
+    let changelog = driver.read_raw("app-counts-changelog");
+    assert_eq!(changelog.len(), 3, "one changelog record per key");
+    assert_eq!(changelog[0].value.as_deref(), Some(&3i64.to_be_bytes()[..]));
+    driver.pipe(&words, s("a"), s("x"), 2_000)?;
+    driver.commit()?;
+    assert_eq!(kv(&driver.read(&counts)?), vec![(s("a"), 4)]);
+    driver.commit()?;
+    assert!(driver.read(&counts)?.is_empty(), "nothing new, nothing flushed");
+
+    // A cache over its budget flushes itself.
+    let mut small = counting()?.with_record_cache(1);
+    small.pipe(&words, s("a"), s("x"), 1)?;
+    small.pipe(&words, s("a"), s("x"), 2)?;
+    assert_eq!(kv(&small.read(&counts)?), vec![(s("a"), 1), (s("a"), 2)]);
+    Ok(())
+}

@@ -10,6 +10,7 @@ use super::sliding::SlidingWindows;
 use super::table::{Change, KTable};
 use super::window::{TimeWindowedKStream, TimeWindows, WindowSpec};
 use super::{Data, Grouped, Materialized, SharedSerde};
+use crate::cache::RecordCache;
 use crate::dsl::stream::KStream;
 use crate::error::StreamsError;
 use crate::processor::{Fanout, Processor, Record, TaskContext};
@@ -193,13 +194,14 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         };
         let store_name = store.clone();
         let (node, id) = input.add_child_with(prefix, move |inst, next: Fanout<K, Change<A>>| {
+            let store = inst.kv_store(&store_name)?;
             Ok(Box::new(Aggregate {
-                store: inst.kv_store(&store_name)?,
+                out: RecordCache::new(inst, Arc::clone(&store), next),
+                store,
                 store_name: store_name.clone(),
                 key_serde: Arc::clone(&ks),
                 value_serde: Arc::clone(&vs),
                 fold: Arc::clone(&fold),
-                next,
             }) as Box<dyn Processor<K, V>>)
         });
         lock(&input.builder.graph).add_store(
@@ -227,7 +229,7 @@ struct Aggregate<K, V, A> {
     key_serde: SharedSerde<K>,
     value_serde: SharedSerde<A>,
     fold: Fold<K, V, A>,
-    next: Fanout<K, Change<A>>,
+    out: RecordCache<K, A>,
 }
 
 impl<K: Data, V: Data, A: Data> Processor<K, V> for Aggregate<K, V, A> {
@@ -239,10 +241,11 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for Aggregate<K, V, A> {
         let old = stored_value(&store, &key, &self.value_serde, &self.store_name)?;
         let new = (self.fold)(&r.key, r.value, old.clone());
         let bytes = to_store_bytes(&self.value_serde, &new, &self.store_name)?;
-        store.put(ctx, key, bytes, r.timestamp);
+        store.set(key.clone(), bytes);
         drop(store);
-        self.next.forward(
+        self.out.update(
             ctx,
+            key,
             Record {
                 key: r.key,
                 value: Change { new: Some(new), old },

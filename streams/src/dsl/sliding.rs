@@ -249,7 +249,7 @@ impl<K: Data, V: Data, A: Data> WindowAggregate<SlidingWindows, K, V, A> {
         if !existed {
             self.expiry.track(start, store_key.clone());
         }
-        lock(&self.store).put(ctx, store_key, Some(value.freeze()), max_ts);
+        lock(&self.store).set(store_key.clone(), Some(value.freeze()));
         let window = Window {
             start,
             end: start + self.windows.difference,
@@ -262,7 +262,7 @@ impl<K: Data, V: Data, A: Data> WindowAggregate<SlidingWindows, K, V, A> {
             Change { new: Some(new), old },
         );
         out.timestamp = max_ts;
-        self.next.forward(ctx, out)
+        self.out.update(ctx, store_key, out)
     }
 }
 

@@ -14,6 +14,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::sliding::{Expiry, SlidingWindows};
 use super::table::{Change, KTable};
 use super::{Data, Materialized, SharedSerde};
+use crate::cache::RecordCache;
 use crate::dsl::grouped::{
     Fold, KGroupedStream, aggregate_fold, count_fold, counting, reduce_fold, store_key, stored_value, to_store_bytes,
 };
@@ -257,15 +258,16 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
         let (node, id) = input.add_child_with(
             "KSTREAM-AGGREGATE",
             move |inst, next: Fanout<Windowed<K>, Change<A>>| {
+                let store = inst.kv_store(&store_name)?;
                 let aggregate = WindowAggregate {
-                    store: inst.kv_store(&store_name)?,
+                    out: RecordCache::new(inst, Arc::clone(&store), next),
+                    store,
                     store_name: store_name.clone(),
                     windows: (),
                     key_serde: Arc::clone(&key_serde),
                     value_serde: Arc::clone(&vs),
                     fold: Arc::clone(&fold),
                     expiry: Expiry::default(),
-                    next,
                 };
                 Ok(match windows {
                     WindowSpec::Time(windows) => aggregate.boxed(windows),
@@ -308,7 +310,8 @@ pub(crate) struct WindowAggregate<W, K, V, A> {
     pub(crate) fold: Fold<K, V, A>,
     /// Expires windows past their retention.
     pub(crate) expiry: Expiry,
-    pub(crate) next: Fanout<Windowed<K>, Change<A>>,
+    /// Changelog records and changes, held back until the next flush.
+    pub(crate) out: RecordCache<Windowed<K>, A>,
 }
 
 impl<K: Data, V: Data, A: Data> WindowAggregate<(), K, V, A> {
@@ -325,7 +328,7 @@ impl<K: Data, V: Data, A: Data> WindowAggregate<(), K, V, A> {
             value_serde: self.value_serde,
             fold: self.fold,
             expiry: self.expiry,
-            next: self.next,
+            out: self.out,
         })
     }
 }
@@ -351,10 +354,11 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for WindowAggregate<TimeWindows,
             }
             let new = (self.fold)(&r.key, r.value.clone(), old.clone());
             let bytes = to_store_bytes(&self.value_serde, &new, &self.store_name)?;
-            store.put(ctx, store_key, bytes, r.timestamp);
+            store.set(store_key.clone(), bytes);
             drop(store);
-            self.next.forward(
+            self.out.update(
                 ctx,
+                store_key,
                 r.with(
                     Windowed {
                         key: r.key.clone(),

@@ -8,13 +8,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
-use rill_broker::testing::TestBroker;
 use rill_client::admin::{Admin, NewTopic};
 use rill_client::producer::{Producer, ProducerRecord};
 use rill_streams::serde::{BytesSerde, IntSerde, Nullable};
 use rill_streams::{
-    Consumed, Grouped, KafkaStreams, Materialized, Produced, StreamsBuilder, StreamsConfig, TimeWindows, Topology,
-    WindowedSerde,
+    Consumed, EmbeddedBroker, Grouped, KafkaStreams, Materialized, Produced, StreamsBuilder, StreamsConfig,
+    TimeWindows, Topology, WindowedSerde,
 };
 
 use super::client_args::ClientArgs;
@@ -96,14 +95,10 @@ pub(crate) async fn run(client: &ClientArgs, args: StreamsArgs) -> anyhow::Resul
         bail!("--records, --keys and --partitions must be positive");
     }
     let broker = if args.embedded {
-        let partitions = args.partitions;
         Some(
-            TestBroker::start_with(|c| {
-                c.num_partitions = partitions;
-                c.group_initial_rebalance_delay_ms = 0;
-            })
-            .await
-            .context("starting the embedded broker")?,
+            EmbeddedBroker::start(None)
+                .await
+                .context("starting the embedded broker")?,
         )
     } else {
         None

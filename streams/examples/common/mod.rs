@@ -6,15 +6,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rill_broker::testing::TestBroker;
 use rill_client::admin::{Admin, NewTopic};
 use rill_client::consumer::{Consumer, ConsumerRecord};
 use rill_client::producer::{Producer, ProducerRecord};
+use rill_streams::EmbeddedBroker;
 
 /// A broker for the example: `RILL_BOOTSTRAP_SERVER` if set, else one started in this process.
 pub struct Cluster {
     pub bootstrap: String,
-    embedded: Option<TestBroker>,
+    embedded: Option<EmbeddedBroker>,
 }
 
 impl Cluster {
@@ -25,7 +25,7 @@ impl Cluster {
                 embedded: None,
             });
         }
-        let broker = TestBroker::start_with(|c| c.group_initial_rebalance_delay_ms = 0).await?;
+        let broker = EmbeddedBroker::start(None).await?;
         println!("(an embedded broker on {})", broker.bootstrap());
         Ok(Self {
             bootstrap: broker.bootstrap(),

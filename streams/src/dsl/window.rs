@@ -448,3 +448,54 @@ impl<K: Data, V: Data> KTable<Windowed<K>, V> {
         table
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::dsl::{Consumed, Grouped, StreamsBuilder};
+    use crate::processor::RawRecord;
+    use crate::serde::StringSerde;
+
+    /// A window restored from the changelog (not seen by this task's processor) leaves the store
+    /// once stream time passes its retention, like the windows the task made itself.
+    #[test]
+    fn restored_windows_expire() -> Result<(), StreamsError> {
+        let builder = StreamsBuilder::new();
+        builder
+            .stream("clicks", Consumed::<String, String>::with(StringSerde, StringSerde))
+            .group_by_key(Grouped::default())
+            .windowed_by(TimeWindows::of_size_and_grace(1_000, 500))
+            .count(Materialized::as_("counts"));
+        let mut task = builder.build()?.task("app", 0, &BTreeMap::new())?;
+        let store = Arc::clone(&task.stores["counts"]);
+        let count = |n: i64| Some(Bytes::copy_from_slice(&n.to_be_bytes()));
+        // As a restore would leave it: windows [0, 1000) and [5000, 6000) of key "a".
+        lock(&store).restore(window_key(b"a", 0), count(7));
+        lock(&store).restore(window_key(b"a", 5_000), count(2));
+        let mut click = |timestamp: i64| {
+            task.process(RawRecord {
+                topic: Arc::from("clicks"),
+                partition: 0,
+                offset: 0,
+                key: Some(Bytes::from_static(b"b")),
+                value: Some(Bytes::from_static(b"x")),
+                timestamp,
+                headers: Vec::new(),
+            })
+        };
+        // Retention is size + grace: [0, 1000) goes once stream time reaches 1500.
+        click(1_499)?;
+        assert!(
+            lock(&store).get(&window_key(b"a", 0)).is_some(),
+            "still within retention"
+        );
+        click(1_500)?;
+        assert!(lock(&store).get(&window_key(b"a", 0)).is_none(), "expired");
+        assert!(lock(&store).get(&window_key(b"a", 5_000)).is_some());
+        click(6_500)?;
+        assert!(lock(&store).get(&window_key(b"a", 5_000)).is_none());
+        Ok(())
+    }
+}

@@ -19,7 +19,7 @@ use crate::dsl::grouped::{
     Fold, KGroupedStream, aggregate_fold, count_fold, counting, reduce_fold, store_key, stored_value, to_store_bytes,
 };
 use crate::error::StreamsError;
-use crate::processor::{Fanout, FnProcessor, Processor, Record, TaskContext};
+use crate::processor::{Fanout, Processor, Record, TaskContext};
 use crate::serde::{Serde, SerdeError};
 use crate::state::KvStore;
 use crate::topology::{StoreSpec, lock};
@@ -391,52 +391,51 @@ impl Suppressed {
 
 impl<K: Data, V: Data> KTable<Windowed<K>, V> {
     /// Holds back updates of each window until it closes, then emits its last value once.
+    ///
+    /// The held updates are kept in a store logged to
+    /// `<application.id>-KTABLE-SUPPRESS-STATE-STORE-<n>-changelog`, so that a task that moves
+    /// to another instance still emits what it held back.
     pub fn suppress(&self, _suppressed: Suppressed) -> KTable<Windowed<K>, V> {
         let Some(grace) = self.close_after else {
             self.stream
                 .error("suppress(until_window_closes) needs a table of a windowed aggregation".to_owned());
             return KTable::detached(&self.stream.builder);
         };
-        let Some(key_serde) = self.stream.key_serde.clone() else {
-            self.stream.error("suppress needs the windowed key serde".to_owned());
+        let (Some(key_serde), Some(value_serde)) = (self.stream.key_serde.clone(), self.value_serde.clone()) else {
+            self.stream
+                .error("suppress needs the windowed key serde and the value serde".to_owned());
             return KTable::detached(&self.stream.builder);
         };
-        let (node, _) = self
-            .stream
-            .add_child("KTABLE-SUPPRESS", move |mut next: Fanout<Windowed<K>, Change<V>>| {
-                let key_serde = Arc::clone(&key_serde);
-                // The latest update per window and key, by close time; the first `old` is kept,
-                // so that the emitted change spans everything held back.
-                let mut buffer: BTreeMap<(i64, Bytes), Record<Windowed<K>, Change<V>>> = BTreeMap::new();
-                Box::new(FnProcessor(
-                    move |ctx: &mut TaskContext, r: Record<Windowed<K>, Change<V>>| {
-                        let key = key_serde
-                            .serialize(&r.key)
-                            .map_err(|source| StreamsError::Serialize {
-                                target: "suppression buffer".to_owned(),
-                                node: "KTABLE-SUPPRESS".to_owned(),
-                                source,
-                            })?
-                            .unwrap_or_default();
-                        let close = r.key.window.end + grace;
-                        match buffer.get_mut(&(close, key.clone())) {
-                            Some(held) => {
-                                let first_old = held.value.old.take();
-                                *held = r;
-                                held.value.old = first_old;
-                            }
-                            None => {
-                                buffer.insert((close, key), r);
-                            }
-                        }
-                        let open = buffer.split_off(&(ctx.stream_time + 1, Bytes::new()));
-                        for (_, record) in std::mem::replace(&mut buffer, open) {
-                            next.forward(ctx, record)?;
-                        }
-                        Ok(())
-                    },
-                ))
-            });
+        let store: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+        let store_name = Arc::clone(&store);
+        let (node, id) =
+            self.stream
+                .add_child_with("KTABLE-SUPPRESS", move |inst, next: Fanout<Windowed<K>, Change<V>>| {
+                    let name = lock(&store_name).clone().unwrap_or_default();
+                    Ok(Box::new(Suppress {
+                        store: inst.kv_store(&name)?,
+                        name,
+                        grace,
+                        key_serde: Arc::clone(&key_serde),
+                        value_serde: Arc::clone(&value_serde),
+                        buffer: BTreeMap::new(),
+                        loaded: false,
+                        next,
+                    }) as Box<dyn Processor<Windowed<K>, Change<V>>>)
+                });
+        {
+            let mut graph = lock(&self.stream.builder.graph);
+            let name = graph.next_name("KTABLE-SUPPRESS-STATE-STORE");
+            *lock(&store) = Some(name.clone());
+            graph.add_store(
+                id,
+                StoreSpec {
+                    name,
+                    logged: true,
+                    retention_ms: None,
+                },
+            );
+        }
         let mut table = KTable::new(
             self.stream.builder.clone(),
             node,
@@ -446,6 +445,131 @@ impl<K: Data, V: Data> KTable<Windowed<K>, V> {
         );
         table.close_after = self.close_after;
         table
+    }
+}
+
+/// The suppression buffer: the latest update per window and key, by close time, also in a
+/// logged store (so that it survives the task moving).
+struct Suppress<K, V> {
+    store: Arc<Mutex<KvStore>>,
+    name: String,
+    grace: i64,
+    key_serde: SharedSerde<Windowed<K>>,
+    value_serde: SharedSerde<V>,
+    /// Held updates by (close time, windowed key bytes). The first `old` is kept, so that the
+    /// emitted change spans everything held back.
+    buffer: BTreeMap<(i64, Bytes), Record<Windowed<K>, Change<V>>>,
+    /// Whether `buffer` holds what the store held before the first record (restored).
+    loaded: bool,
+    next: Fanout<Windowed<K>, Change<V>>,
+}
+
+impl<K: Data, V: Data> Suppress<K, V> {
+    fn failed(&self, reason: String) -> StreamsError {
+        StreamsError::Store {
+            store: self.name.clone(),
+            reason,
+        }
+    }
+
+    /// A held update as stored: close time, timestamp, then the new and old values, each as a
+    /// 4-byte length (-1: none) and its bytes.
+    fn encode(&self, close: i64, r: &Record<Windowed<K>, Change<V>>) -> Result<Bytes, StreamsError> {
+        let mut out = BytesMut::new();
+        out.put_i64(close);
+        out.put_i64(r.timestamp);
+        for value in [&r.value.new, &r.value.old] {
+            let bytes = match value {
+                Some(v) => self.value_serde.serialize(v).map_err(|e| self.failed(e.to_string()))?,
+                None => None,
+            };
+            match bytes {
+                Some(b) => {
+                    out.put_i32(i32::try_from(b.len()).map_err(|e| self.failed(e.to_string()))?);
+                    out.put_slice(&b);
+                }
+                None => out.put_i32(-1),
+            }
+        }
+        Ok(out.freeze())
+    }
+
+    fn decode(&self, key: &[u8], mut value: &[u8]) -> Result<(i64, Record<Windowed<K>, Change<V>>), StreamsError> {
+        use bytes::Buf;
+        let short = || self.failed("a truncated suppression buffer entry".to_owned());
+        if value.len() < 16 {
+            return Err(short());
+        }
+        let (close, timestamp) = (value.get_i64(), value.get_i64());
+        let mut values = [None, None];
+        for slot in &mut values {
+            if value.len() < 4 {
+                return Err(short());
+            }
+            let len = value.get_i32();
+            if len >= 0 {
+                let len = len as usize;
+                if value.len() < len {
+                    return Err(short());
+                }
+                let v = self
+                    .value_serde
+                    .deserialize(Some(&value[..len]))
+                    .map_err(|e| self.failed(e.to_string()))?;
+                *slot = Some(v);
+                value.advance(len);
+            }
+        }
+        let [new, old] = values;
+        let key = self
+            .key_serde
+            .deserialize(Some(key))
+            .map_err(|e| self.failed(e.to_string()))?;
+        Ok((close, Record::new(key, Change { new, old }, timestamp)))
+    }
+}
+
+impl<K: Data, V: Data> Processor<Windowed<K>, Change<V>> for Suppress<K, V> {
+    fn process(&mut self, ctx: &mut TaskContext, r: Record<Windowed<K>, Change<V>>) -> Result<(), StreamsError> {
+        if !std::mem::replace(&mut self.loaded, true) {
+            // Updates held back before the task moved here (restored from the changelog).
+            let entries: Vec<(Bytes, Bytes)> = lock(&self.store)
+                .entries()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            for (key, value) in entries {
+                let (close, record) = self.decode(&key, &value)?;
+                self.buffer.insert((close, key), record);
+            }
+        }
+        let key = self
+            .key_serde
+            .serialize(&r.key)
+            .map_err(|source| StreamsError::Serialize {
+                target: "suppression buffer".to_owned(),
+                node: "KTABLE-SUPPRESS".to_owned(),
+                source,
+            })?
+            .unwrap_or_default();
+        let close = r.key.window.end + self.grace;
+        let held = match self.buffer.remove(&(close, key.clone())) {
+            Some(mut held) => {
+                let first_old = held.value.old.take();
+                held = r;
+                held.value.old = first_old;
+                held
+            }
+            None => r,
+        };
+        let stored = self.encode(close, &held)?;
+        lock(&self.store).put(ctx, key.clone(), Some(stored), held.timestamp);
+        self.buffer.insert((close, key), held);
+        let open = self.buffer.split_off(&(ctx.stream_time + 1, Bytes::new()));
+        for ((_, key), record) in std::mem::replace(&mut self.buffer, open) {
+            lock(&self.store).put(ctx, key, None, record.timestamp);
+            self.next.forward(ctx, record)?;
+        }
+        Ok(())
     }
 }
 
@@ -496,6 +620,73 @@ mod tests {
         assert!(lock(&store).get(&window_key(b"a", 5_000)).is_some());
         click(6_500)?;
         assert!(lock(&store).get(&window_key(b"a", 5_000)).is_none());
+        Ok(())
+    }
+
+    fn raw(topic: &str, key: &'static [u8], timestamp: i64) -> RawRecord {
+        RawRecord {
+            topic: Arc::from(topic),
+            partition: 0,
+            offset: 0,
+            key: Some(Bytes::from_static(key)),
+            value: Some(Bytes::from_static(b"x")),
+            timestamp,
+            headers: Vec::new(),
+        }
+    }
+
+    /// What a suppression holds back is logged: a task restored elsewhere from the changelogs
+    /// emits the window's final count when it closes there.
+    #[test]
+    fn a_suppression_buffer_survives_a_move() -> Result<(), StreamsError> {
+        let builder = StreamsBuilder::new();
+        builder
+            .stream("clicks", Consumed::<String, String>::with(StringSerde, StringSerde))
+            .group_by_key(Grouped::default())
+            .windowed_by(TimeWindows::of_size_with_no_grace(1_000))
+            .count(Materialized::as_("counts"))
+            .suppress(Suppressed::until_window_closes())
+            .to_stream()
+            .to(
+                "final",
+                crate::dsl::Produced::with(
+                    WindowedSerde::new(StringSerde, 1_000),
+                    crate::serde::Nullable(crate::serde::IntSerde),
+                ),
+            );
+        let topology = builder.build()?;
+        let mut first = topology.task("app", 0, &BTreeMap::new())?;
+        first.process(raw("clicks", b"a", 100))?;
+        first.process(raw("clicks", b"a", 200))?;
+        let logged = std::mem::take(&mut first.ctx.output);
+        assert!(
+            logged.iter().all(|o| o.topic.ends_with("-changelog")),
+            "nothing final yet: {logged:?}"
+        );
+        // The task moves: a new instance restores its stores from the changelogs.
+        let mut second = topology.task("app", 0, &BTreeMap::new())?;
+        for out in logged {
+            let store = second
+                .stores
+                .iter()
+                .find(|(name, _)| *out.topic == *format!("app-{name}-changelog"))
+                .map(|(_, store)| Arc::clone(store))
+                .expect("a changelog of the task's stores");
+            if let Some(key) = out.key {
+                lock(&store).restore(key, out.value);
+            }
+        }
+        second.process(raw("clicks", b"b", 1_500))?;
+        let finals: Vec<_> = second.ctx.output.iter().filter(|o| &*o.topic == "final").collect();
+        assert_eq!(finals.len(), 1, "{:?}", second.ctx.output);
+        assert_eq!(finals[0].key.as_deref(), Some(&window_key(b"a", 0)[..]));
+        assert_eq!(finals[0].value.as_deref(), Some(&2i64.to_be_bytes()[..]));
+        let tombstone = second
+            .ctx
+            .output
+            .iter()
+            .any(|o| o.topic.contains("KTABLE-SUPPRESS-STATE-STORE") && o.value.is_none());
+        assert!(tombstone, "an emitted window leaves the buffer's changelog");
         Ok(())
     }
 }

@@ -448,6 +448,9 @@ impl<K: Data, V: Data> KTable<Windowed<K>, V> {
     }
 }
 
+/// An update held back by a suppression.
+type Held<K, V> = Record<Windowed<K>, Change<V>>;
+
 /// The suppression buffer: the latest update per window and key, by close time, also in a
 /// logged store (so that it survives the task moving).
 struct Suppress<K, V> {
@@ -458,7 +461,7 @@ struct Suppress<K, V> {
     value_serde: SharedSerde<V>,
     /// Held updates by (close time, windowed key bytes). The first `old` is kept, so that the
     /// emitted change spans everything held back.
-    buffer: BTreeMap<(i64, Bytes), Record<Windowed<K>, Change<V>>>,
+    buffer: BTreeMap<(i64, Bytes), Held<K, V>>,
     /// Whether `buffer` holds what the store held before the first record (restored).
     loaded: bool,
     next: Fanout<Windowed<K>, Change<V>>,
@@ -474,7 +477,7 @@ impl<K: Data, V: Data> Suppress<K, V> {
 
     /// A held update as stored: close time, timestamp, then the new and old values, each as a
     /// 4-byte length (-1: none) and its bytes.
-    fn encode(&self, close: i64, r: &Record<Windowed<K>, Change<V>>) -> Result<Bytes, StreamsError> {
+    fn encode(&self, close: i64, r: &Held<K, V>) -> Result<Bytes, StreamsError> {
         let mut out = BytesMut::new();
         out.put_i64(close);
         out.put_i64(r.timestamp);
@@ -494,7 +497,7 @@ impl<K: Data, V: Data> Suppress<K, V> {
         Ok(out.freeze())
     }
 
-    fn decode(&self, key: &[u8], mut value: &[u8]) -> Result<(i64, Record<Windowed<K>, Change<V>>), StreamsError> {
+    fn decode(&self, key: &[u8], mut value: &[u8]) -> Result<(i64, Held<K, V>), StreamsError> {
         use bytes::Buf;
         let short = || self.failed("a truncated suppression buffer entry".to_owned());
         if value.len() < 16 {

@@ -13,6 +13,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::grouped::{
     Fold, KGroupedStream, count_fold, counting, reduce_fold, store_key, stored_value, to_store_bytes,
 };
+use super::sliding::Expiry;
 use super::table::{Change, KTable};
 use super::window::{Window, Windowed};
 use super::{Data, Materialized, SharedSerde};
@@ -182,6 +183,7 @@ impl<K: Data, V: Data> SessionWindowedKStream<K, V> {
                 value_serde: Arc::clone(&vs),
                 fold: Arc::clone(&fold),
                 merger: Arc::clone(&merger),
+                expiry: Expiry::default(),
                 next,
             }) as Box<dyn Processor<K, V>>)
         });
@@ -209,6 +211,8 @@ struct SessionAggregate<K, V, A> {
     value_serde: SharedSerde<A>,
     fold: Fold<K, V, A>,
     merger: Merger<K, A>,
+    /// Expires sessions that ended more than gap + grace before stream time.
+    expiry: Expiry,
     next: Fanout<Windowed<K>, Change<A>>,
 }
 
@@ -222,10 +226,18 @@ fn session_key(key: &[u8], start: i64, end: i64) -> Bytes {
     out.freeze()
 }
 
+/// A session store key's (start, end); (0, 0) for a key too short to hold them.
 fn session_times(entry: &[u8]) -> (i64, i64) {
-    let at = entry.len() - 16;
+    let Some(at) = entry.len().checked_sub(16) else {
+        return (0, 0);
+    };
     let time = |i: usize| (u64::from_be_bytes(entry[i..i + 8].try_into().unwrap_or_default()) ^ (1 << 63)) as i64;
     (time(at + 8), time(at))
+}
+
+/// A session store key's end, the time it expires by.
+fn session_end(entry: &[u8]) -> Option<i64> {
+    (entry.len() >= 16).then(|| session_times(entry).1)
 }
 
 impl<K: Data, V: Data, A: Data> Processor<K, V> for SessionAggregate<K, V, A> {
@@ -233,6 +245,7 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for SessionAggregate<K, V, A> {
         let Some(key) = store_key(ctx, &self.key_serde, &r.key, &self.store_name)? else {
             return Ok(());
         };
+        self.expiry.index_restored(&self.store, session_end);
         let (gap, ts) = (self.windows.gap, r.timestamp);
         let mut store = lock(&self.store);
         // This key's sessions that end at or after ts - gap and start at or before ts + gap.
@@ -269,8 +282,12 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for SessionAggregate<K, V, A> {
         }
         let new = (self.fold)(&r.key, r.value.clone(), merged);
         let bytes = to_store_bytes(&self.value_serde, &new, &self.store_name)?;
-        store.put(ctx, session_key(&key, start, end), bytes, ts);
+        let stored = session_key(&key, start, end);
+        store.put(ctx, stored.clone(), bytes, ts);
         drop(store);
+        self.expiry.track(end, stored);
+        let retention = self.windows.gap + self.windows.grace;
+        self.expiry.expire_before(&self.store, ctx.stream_time - retention);
         for (window, old) in removed {
             let gone = Windowed {
                 key: r.key.clone(),
@@ -301,5 +318,58 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for SessionAggregate<K, V, A> {
                 },
             ),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::dsl::{Consumed, Grouped, StreamsBuilder};
+    use crate::processor::RawRecord;
+    use crate::serde::StringSerde;
+
+    /// Sessions that ended more than gap + grace before stream time leave the store, restored
+    /// ones included.
+    #[test]
+    fn ended_sessions_expire() -> Result<(), StreamsError> {
+        let builder = StreamsBuilder::new();
+        builder
+            .stream("clicks", Consumed::<String, String>::with(StringSerde, StringSerde))
+            .group_by_key(Grouped::default())
+            .windowed_by_session(SessionWindows::of_inactivity_gap_and_grace(10, 5))
+            .count(Materialized::as_("sessions"));
+        let mut task = builder.build()?.task("app", 0, &BTreeMap::new())?;
+        let store = Arc::clone(&task.stores["sessions"]);
+        let one = Some(Bytes::copy_from_slice(&1i64.to_be_bytes()));
+        lock(&store).restore(session_key(b"r", 3, 4), one);
+        let mut click = |key: &'static [u8], timestamp: i64| {
+            task.process(RawRecord {
+                topic: Arc::from("clicks"),
+                partition: 0,
+                offset: 0,
+                key: Some(Bytes::from_static(key)),
+                value: Some(Bytes::from_static(b"x")),
+                timestamp,
+                headers: Vec::new(),
+            })
+        };
+        click(b"a", 0)?;
+        click(b"a", 5)?; // session a [0, 5]
+        click(b"b", 20)?; // r [3, 4] ended before 20 - 15
+        let keys = |store: &Arc<Mutex<KvStore>>| -> Vec<(Vec<u8>, i64, i64)> {
+            lock(store)
+                .entries()
+                .map(|(k, _)| {
+                    let (start, end) = session_times(k);
+                    (k[..k.len() - 16].to_vec(), start, end)
+                })
+                .collect()
+        };
+        assert_eq!(keys(&store), vec![(b"a".to_vec(), 0, 5), (b"b".to_vec(), 20, 20)]);
+        click(b"b", 21)?; // a [0, 5]: 5 < 21 - 15
+        assert_eq!(keys(&store), vec![(b"b".to_vec(), 20, 21)]);
+        Ok(())
     }
 }

@@ -62,8 +62,9 @@ impl SlidingWindows {
     }
 }
 
-/// Window keys by window start, so that windows past their retention leave the store. The store
-/// itself is not logged for this: the changelog topic's own retention removes them.
+/// Window (or session) keys by time (a window's start, a session's end), so that windows past
+/// their retention leave the store. The store itself is not logged for this: the changelog
+/// topic's own retention removes them.
 #[derive(Debug, Default)]
 pub(crate) struct Expiry {
     starts: BTreeMap<i64, Vec<Bytes>>,
@@ -74,25 +75,25 @@ pub(crate) struct Expiry {
 impl Expiry {
     /// Indexes, once, the windows the store held before the first record: those restored from
     /// the changelog or from disk expire like the others.
-    pub(crate) fn index_restored(&mut self, store: &Mutex<KvStore>) {
+    pub(crate) fn index_restored(&mut self, store: &Mutex<KvStore>, time_of: impl Fn(&[u8]) -> Option<i64>) {
         if std::mem::replace(&mut self.indexed, true) {
             return;
         }
         for (k, _) in lock(store).entries() {
-            if let Some(start) = k.len().checked_sub(8).and_then(|at| k[at..].try_into().ok()) {
-                self.track(i64::from_be_bytes(start), k.clone());
+            if let Some(time) = time_of(k) {
+                self.track(time, k.clone());
             }
         }
     }
 
-    /// Tracks a new window.
+    /// Tracks a new window (or session).
     pub(crate) fn track(&mut self, start: i64, key: Bytes) {
         self.starts.entry(start).or_default().push(key);
     }
 
-    /// Evicts the windows that start before `start`.
-    pub(crate) fn expire_before(&mut self, store: &Mutex<KvStore>, start: i64) {
-        let keep = self.starts.split_off(&start);
+    /// Evicts the windows (or sessions) whose time is before `time`.
+    pub(crate) fn expire_before(&mut self, store: &Mutex<KvStore>, time: i64) {
+        let keep = self.starts.split_off(&time);
         let expired = std::mem::replace(&mut self.starts, keep);
         if !expired.is_empty() {
             let mut store = lock(store);
@@ -101,6 +102,12 @@ impl Expiry {
             }
         }
     }
+}
+
+/// The start of the window a window store's key names: its last 8 bytes.
+pub(crate) fn window_start(key: &[u8]) -> Option<i64> {
+    let at = key.len().checked_sub(8)?;
+    key[at..].try_into().ok().map(i64::from_be_bytes)
 }
 
 /// A stored sliding window: its start, latest record timestamp and aggregate.
@@ -272,7 +279,7 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for WindowAggregate<SlidingWindo
         let Some(key) = store_key(ctx, &self.key_serde, &r.key, &self.store_name)? else {
             return Ok(());
         };
-        self.expiry.index_restored(&self.store);
+        self.expiry.index_restored(&self.store, window_start);
         let (t, d) = (r.timestamp, self.windows.difference);
         if t + 1 + d <= ctx.stream_time - self.windows.grace {
             tracing::debug!(store = %self.store_name, timestamp = t, "dropping a late record");

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::sliding::{Expiry, SlidingWindows};
+use super::sliding::{Expiry, SlidingWindows, window_start};
 use super::table::{Change, KTable};
 use super::{Data, Materialized, SharedSerde};
 use crate::cache::RecordCache;
@@ -338,7 +338,7 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for WindowAggregate<TimeWindows,
         let Some(key) = store_key(ctx, &self.key_serde, &r.key, &self.store_name)? else {
             return Ok(());
         };
-        self.expiry.index_restored(&self.store);
+        self.expiry.index_restored(&self.store, window_start);
         let close_time = ctx.stream_time - self.windows.grace;
         for window in self.windows.windows_for(r.timestamp) {
             if window.end <= close_time {

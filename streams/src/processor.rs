@@ -56,6 +56,22 @@ pub(crate) struct RawRecord {
     pub(crate) headers: Headers,
 }
 
+#[cfg(test)]
+impl RawRecord {
+    /// A record of `topic` with key `key` and value `x`, for tests.
+    pub(crate) fn test(topic: &str, key: &'static [u8], timestamp: i64) -> Self {
+        Self {
+            topic: Arc::from(topic),
+            partition: 0,
+            offset: 0,
+            key: Some(Bytes::from_static(key)),
+            value: Some(Bytes::from_static(b"x")),
+            timestamp,
+            headers: Vec::new(),
+        }
+    }
+}
+
 /// A record a task writes: to an output, repartition or changelog topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {

@@ -344,17 +344,7 @@ mod tests {
         let store = Arc::clone(&task.stores["sessions"]);
         let one = Some(Bytes::copy_from_slice(&1i64.to_be_bytes()));
         lock(&store).restore(session_key(b"r", 3, 4), one);
-        let mut click = |key: &'static [u8], timestamp: i64| {
-            task.process(RawRecord {
-                topic: Arc::from("clicks"),
-                partition: 0,
-                offset: 0,
-                key: Some(Bytes::from_static(key)),
-                value: Some(Bytes::from_static(b"x")),
-                timestamp,
-                headers: Vec::new(),
-            })
-        };
+        let mut click = |key: &'static [u8], timestamp: i64| task.process(RawRecord::test("clicks", key, timestamp));
         click(b"a", 0)?;
         click(b"a", 5)?; // session a [0, 5]
         click(b"b", 20)?; // r [3, 4] ended before 20 - 15

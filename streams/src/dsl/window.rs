@@ -601,17 +601,7 @@ mod tests {
         // As a restore would leave it: windows [0, 1000) and [5000, 6000) of key "a".
         lock(&store).restore(window_key(b"a", 0), count(7));
         lock(&store).restore(window_key(b"a", 5_000), count(2));
-        let mut click = |timestamp: i64| {
-            task.process(RawRecord {
-                topic: Arc::from("clicks"),
-                partition: 0,
-                offset: 0,
-                key: Some(Bytes::from_static(b"b")),
-                value: Some(Bytes::from_static(b"x")),
-                timestamp,
-                headers: Vec::new(),
-            })
-        };
+        let mut click = |timestamp: i64| task.process(RawRecord::test("clicks", b"b", timestamp));
         // Retention is size + grace: [0, 1000) goes once stream time reaches 1500.
         click(1_499)?;
         assert!(
@@ -624,18 +614,6 @@ mod tests {
         click(6_500)?;
         assert!(lock(&store).get(&window_key(b"a", 5_000)).is_none());
         Ok(())
-    }
-
-    fn raw(topic: &str, key: &'static [u8], timestamp: i64) -> RawRecord {
-        RawRecord {
-            topic: Arc::from(topic),
-            partition: 0,
-            offset: 0,
-            key: Some(Bytes::from_static(key)),
-            value: Some(Bytes::from_static(b"x")),
-            timestamp,
-            headers: Vec::new(),
-        }
     }
 
     /// What a suppression holds back is logged: a task restored elsewhere from the changelogs
@@ -659,8 +637,8 @@ mod tests {
             );
         let topology = builder.build()?;
         let mut first = topology.task("app", 0, &BTreeMap::new())?;
-        first.process(raw("clicks", b"a", 100))?;
-        first.process(raw("clicks", b"a", 200))?;
+        first.process(RawRecord::test("clicks", b"a", 100))?;
+        first.process(RawRecord::test("clicks", b"a", 200))?;
         let logged = std::mem::take(&mut first.ctx.output);
         assert!(
             logged.iter().all(|o| o.topic.ends_with("-changelog")),
@@ -679,7 +657,7 @@ mod tests {
                 lock(&store).restore(key, out.value);
             }
         }
-        second.process(raw("clicks", b"b", 1_500))?;
+        second.process(RawRecord::test("clicks", b"b", 1_500))?;
         let finals: Vec<_> = second.ctx.output.iter().filter(|o| &*o.topic == "final").collect();
         assert_eq!(finals.len(), 1, "{:?}", second.ctx.output);
         assert_eq!(finals[0].key.as_deref(), Some(&window_key(b"a", 0)[..]));

@@ -39,7 +39,7 @@ impl<K: Data, V: Data> Pending<K, V> {
             let Some(record) = self.updates.remove(&key) else {
                 continue;
             };
-            lock(&self.store).log(ctx, key, record.timestamp);
+            lock(&self.store).log(ctx, key, record.timestamp)?;
             self.next.forward(ctx, record)?;
         }
         Ok(())
@@ -78,7 +78,7 @@ impl<K: Data, V: Data> RecordCache<K, V> {
     ) -> Result<(), StreamsError> {
         let mut pending = lock(&self.pending);
         if ctx.cache_max_bytes == 0 {
-            lock(&pending.store).log(ctx, key, record.timestamp);
+            lock(&pending.store).log(ctx, key, record.timestamp)?;
             return pending.next.forward(ctx, record);
         }
         match pending.updates.get_mut(&key) {
@@ -88,7 +88,7 @@ impl<K: Data, V: Data> RecordCache<K, V> {
                 held.value.old = old;
             }
             None => {
-                let size = key.len() + lock(&pending.store).get(&key).map_or(0, Bytes::len) + 64;
+                let size = key.len() + lock(&pending.store).get(&key)?.map_or(0, |v| v.len()) + 64;
                 pending.bytes += size;
                 pending.order.push(key.clone());
                 pending.updates.insert(key, record);

@@ -811,7 +811,7 @@ impl Instance {
                 };
                 stores.push((spec.name.clone(), Arc::clone(store), from));
             }
-            let (restored, ends) = restore(&self.config, &stores, tp.partition).await?;
+            let (restored, ends) = restore(&self.config, self.state.as_ref(), &stores, tp.partition).await?;
             lock(&self.stats).restored += restored;
             if let Some(state) = &self.state {
                 let mut guards: Vec<_> = stores
@@ -879,6 +879,7 @@ type RestoringStore = (String, Arc<Mutex<KvStore>>, Option<i64>);
 /// records applied.
 async fn restore(
     config: &StreamsConfig,
+    state: Option<&StateDir>,
     stores: &[RestoringStore],
     partition: i32,
 ) -> Result<(u64, Vec<i64>), StreamsError> {
@@ -924,6 +925,13 @@ async fn restore(
             }
             // The position, not the last offset: compaction leaves gaps.
             position = reader.position(&tp).await.map_err(client)?;
+            // A store on disk may be larger than memory: write out what was restored so far.
+            if let Some(state) = state {
+                let mut store = lock(store);
+                if StateDir::should_checkpoint(&store) {
+                    state.checkpoint(&mut [(&mut *store, partition, position)])?;
+                }
+            }
             if Instant::now() >= next_report {
                 info!(store = %name, changelog = %tp, done = position - from, of = to - from, "restoring");
                 next_report = Instant::now() + Duration::from_secs(5);

@@ -7,61 +7,107 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::error::StreamsError;
 use crate::processor::{Output, TaskContext};
 
-/// A key-value store of one task, in memory. With a state directory its content is also kept
-/// on disk ([`StateDir`]); `dirty` holds the changes since the last checkpoint.
-#[derive(Debug)]
+/// A key-value store of one task: in memory, or with a state directory on disk ([`StateDir`]),
+/// where it may be larger than memory: reads go to the disk (through fjall's block cache) for
+/// what changed before the last checkpoint, and the changes since are kept in memory until the
+/// next one writes them.
 pub(crate) struct KvStore {
     name: String,
     /// Whether changes go to the changelog topic.
     logged: bool,
-    map: BTreeMap<Bytes, Bytes>,
     /// The changelog topic, once known.
     changelog: Option<Arc<str>>,
-    /// Changes not yet written to disk (only with a state directory).
-    dirty: Option<BTreeMap<Bytes, Option<Bytes>>>,
+    content: Content,
 }
+
+enum Content {
+    Memory(BTreeMap<Bytes, Bytes>),
+    Disk {
+        keyspace: fjall::Keyspace,
+        /// Changes since the last checkpoint (`None`: deleted).
+        overlay: BTreeMap<Bytes, Option<Bytes>>,
+    },
+}
+
+impl std::fmt::Debug for KvStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let on_disk = matches!(self.content, Content::Disk { .. });
+        f.debug_struct("KvStore")
+            .field("name", &self.name)
+            .field("logged", &self.logged)
+            .field("on_disk", &on_disk)
+            .finish()
+    }
+}
+
+/// An entry of a store: key and value.
+pub(crate) type Entry = (Bytes, Bytes);
 
 impl KvStore {
     pub(crate) fn new(name: &str, logged: bool) -> Self {
         Self {
             name: name.to_owned(),
             logged,
-            map: BTreeMap::new(),
             changelog: None,
-            dirty: None,
+            content: Content::Memory(BTreeMap::new()),
         }
     }
 
-    fn touch(&mut self, key: &Bytes, value: Option<&Bytes>) {
-        if let Some(dirty) = &mut self.dirty {
-            dirty.insert(key.clone(), value.cloned());
-        }
+    fn disk_error(&self) -> impl FnOnce(fjall::Error) -> StreamsError + '_ {
+        fjall_error(&self.name)
     }
 
-    pub(crate) fn get(&self, key: &[u8]) -> Option<&Bytes> {
-        self.map.get(key)
+    /// The value of `key`.
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StreamsError> {
+        match &self.content {
+            Content::Memory(map) => Ok(map.get(key).cloned()),
+            Content::Disk { keyspace, overlay } => match overlay.get(key) {
+                Some(changed) => Ok(changed.clone()),
+                None => Ok(keyspace
+                    .get(key)
+                    .map_err(self.disk_error())?
+                    .map(|v| Bytes::copy_from_slice(&v))),
+            },
+        }
     }
 
     /// Sets (`Some`) or deletes (`None`) `key`, and logs the change.
     pub(crate) fn put(&mut self, ctx: &mut TaskContext, key: Bytes, value: Option<Bytes>, timestamp: i64) {
-        self.set(key.clone(), value);
-        self.log(ctx, key, timestamp);
+        self.set(key.clone(), value.clone());
+        self.push_log(ctx, key, value, timestamp);
     }
 
     /// Sets (`Some`) or deletes (`None`) `key` without logging it (yet: see [`KvStore::log`]).
     pub(crate) fn set(&mut self, key: Bytes, value: Option<Bytes>) {
-        self.touch(&key, value.as_ref());
-        match value {
-            Some(v) => self.map.insert(key, v),
-            None => self.map.remove(&key),
-        };
+        match &mut self.content {
+            Content::Memory(map) => match value {
+                Some(v) => {
+                    map.insert(key, v);
+                }
+                None => {
+                    map.remove(&key);
+                }
+            },
+            Content::Disk { overlay, .. } => {
+                overlay.insert(key, value);
+            }
+        }
     }
 
     /// Logs `key`'s current value (a deletion if it has none) to the changelog, if the store
     /// is logged.
-    pub(crate) fn log(&mut self, ctx: &mut TaskContext, key: Bytes, timestamp: i64) {
+    pub(crate) fn log(&mut self, ctx: &mut TaskContext, key: Bytes, timestamp: i64) -> Result<(), StreamsError> {
+        if self.logged {
+            let value = self.get(&key)?;
+            self.push_log(ctx, key, value, timestamp);
+        }
+        Ok(())
+    }
+
+    fn push_log(&mut self, ctx: &mut TaskContext, key: Bytes, value: Option<Bytes>, timestamp: i64) {
         if !self.logged {
             return;
         }
@@ -71,8 +117,8 @@ impl KvStore {
         ctx.output.push(Output {
             topic: Arc::clone(topic),
             partition: Some(ctx.partition),
-            value: self.map.get(&key).cloned(),
             key: Some(key),
+            value,
             timestamp,
             headers: Vec::new(),
         });
@@ -80,31 +126,75 @@ impl KvStore {
 
     /// Applies a changelog record (without logging it again).
     pub(crate) fn restore(&mut self, key: Bytes, value: Option<Bytes>) {
-        self.touch(&key, value.as_ref());
-        match value {
-            Some(v) => self.map.insert(key, v),
-            None => self.map.remove(&key),
-        };
+        self.set(key, value);
     }
 
     /// Removes `key` without logging it: for expired windows, which the changelog topic's own
     /// retention removes.
-    pub(crate) fn evict(&mut self, key: &[u8]) {
-        if let Some((key, _)) = self.map.remove_entry(key) {
-            self.touch(&key, None);
-        }
+    pub(crate) fn evict(&mut self, key: &Bytes) {
+        self.set(key.clone(), None);
     }
 
     /// The entries with keys in `[from, to]`, in key-byte order.
-    pub(crate) fn range(&self, from: &[u8], to: &[u8]) -> impl Iterator<Item = (&Bytes, &Bytes)> {
+    pub(crate) fn range(&self, from: &[u8], to: &[u8]) -> Result<Vec<Entry>, StreamsError> {
         use std::ops::Bound::Included;
-        self.map.range::<[u8], _>((Included(from), Included(to)))
+        let bounds = (Included(from), Included(to));
+        match &self.content {
+            Content::Memory(map) => Ok(map
+                .range::<[u8], _>(bounds)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()),
+            Content::Disk { keyspace, overlay } => merge(
+                overlay.range::<[u8], _>(bounds),
+                keyspace.range(from..=to),
+                self.disk_error(),
+            ),
+        }
     }
 
     /// Every entry, in key-byte order.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (&Bytes, &Bytes)> {
-        self.map.iter()
+    pub(crate) fn entries(&self) -> Result<Vec<Entry>, StreamsError> {
+        match &self.content {
+            Content::Memory(map) => Ok(map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            Content::Disk { keyspace, overlay } => merge(overlay.iter(), keyspace.iter(), self.disk_error()),
+        }
     }
+
+    /// The changes not written to disk yet.
+    fn pending(&self) -> usize {
+        match &self.content {
+            Content::Memory(_) => 0,
+            Content::Disk { overlay, .. } => overlay.len(),
+        }
+    }
+}
+
+/// The entries of a disk range with the changes since the last checkpoint applied.
+fn merge<'a>(
+    overlay: impl Iterator<Item = (&'a Bytes, &'a Option<Bytes>)>,
+    disk: fjall::Iter,
+    error: impl FnOnce(fjall::Error) -> StreamsError,
+) -> Result<Vec<Entry>, StreamsError> {
+    let mut stored = Vec::new();
+    for guard in disk {
+        match guard.into_inner() {
+            Ok((k, v)) => stored.push((Bytes::copy_from_slice(&k), Bytes::copy_from_slice(&v))),
+            Err(e) => return Err(error(e)),
+        }
+    }
+    let mut out = Vec::with_capacity(stored.len());
+    let mut stored = stored.into_iter().peekable();
+    for (key, change) in overlay {
+        while let Some(entry) = stored.next_if(|(k, _)| k < key) {
+            out.push(entry);
+        }
+        stored.next_if(|(k, _)| k == key);
+        if let Some(value) = change {
+            out.push((key.clone(), value.clone()));
+        }
+    }
+    out.extend(stored);
+    Ok(out)
 }
 
 /// The changelog topic of store `store`, without the application id.
@@ -127,6 +217,9 @@ impl std::fmt::Debug for StateDir {
         f.write_str("StateDir")
     }
 }
+
+/// Changes a store being restored keeps in memory before they are written to disk.
+const RESTORE_CHECKPOINT_CHANGES: usize = 100_000;
 
 fn fjall_error(what: &str) -> impl FnOnce(fjall::Error) -> crate::error::StreamsError + '_ {
     move |e| crate::error::StreamsError::Store {
@@ -167,9 +260,9 @@ impl StateDir {
             .map_err(fjall_error(store))
     }
 
-    /// Loads `store`'s partition from disk; returns the changelog offset it corresponds to
-    /// (where restoring continues), or `None` without a checkpoint. From now on the store
-    /// tracks its changes for [`StateDir::checkpoint`].
+    /// Puts `store`'s partition on disk: it keeps its content as of its last checkpoint and
+    /// returns the changelog offset it corresponds to (where restoring continues), or `None`
+    /// without a checkpoint (then it starts empty).
     pub(crate) fn load(&self, store: &mut KvStore, partition: i32) -> Result<Option<i64>, crate::error::StreamsError> {
         let name = keyspace_name(&store.name, partition);
         let offset = self
@@ -178,16 +271,15 @@ impl StateDir {
             .map_err(fjall_error(&store.name))?
             .and_then(|v| <[u8; 8]>::try_from(&v[..]).ok())
             .map(i64::from_be_bytes);
-        store.map.clear();
-        if offset.is_some() {
-            for entry in self.keyspace(&store.name, partition)?.iter() {
-                let (key, value) = entry.into_inner().map_err(fjall_error(&store.name))?;
-                store
-                    .map
-                    .insert(Bytes::copy_from_slice(&key), Bytes::copy_from_slice(&value));
-            }
+        let keyspace = self.keyspace(&store.name, partition)?;
+        if offset.is_none() {
+            // Whatever is there was never checkpointed: restoring starts from nothing.
+            keyspace.clear().map_err(fjall_error(&store.name))?;
         }
-        store.dirty = Some(BTreeMap::new());
+        store.content = Content::Disk {
+            keyspace,
+            overlay: BTreeMap::new(),
+        };
         Ok(offset)
     }
 
@@ -196,11 +288,12 @@ impl StateDir {
     pub(crate) fn checkpoint(&self, stores: &mut [(&mut KvStore, i32, i64)]) -> Result<(), crate::error::StreamsError> {
         let mut batch = self.db.batch();
         for (store, partition, offset) in stores.iter_mut() {
-            let keyspace = self.keyspace(&store.name, *partition)?;
-            for (key, value) in std::mem::take(store.dirty.get_or_insert_with(BTreeMap::new)) {
-                match value {
-                    Some(value) => batch.insert(&keyspace, key.to_vec(), value.to_vec()),
-                    None => batch.remove(&keyspace, key.to_vec()),
+            if let Content::Disk { keyspace, overlay } = &mut store.content {
+                for (key, value) in std::mem::take(overlay) {
+                    match value {
+                        Some(value) => batch.insert(keyspace, key.to_vec(), value.to_vec()),
+                        None => batch.remove(keyspace, key.to_vec()),
+                    }
                 }
             }
             batch.insert(
@@ -210,5 +303,71 @@ impl StateDir {
             );
         }
         batch.commit().map_err(fjall_error("state directory"))
+    }
+
+    /// Whether `store` holds enough changes in memory to write them out (while restoring).
+    pub(crate) fn should_checkpoint(store: &KvStore) -> bool {
+        store.pending() >= RESTORE_CHECKPOINT_CHANGES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(text: &str) -> Bytes {
+        Bytes::copy_from_slice(text.as_bytes())
+    }
+
+    fn entries(store: &KvStore) -> Result<Vec<(String, String)>, StreamsError> {
+        Ok(store
+            .entries()?
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(&k).into_owned(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                )
+            })
+            .collect())
+    }
+
+    /// A store on disk reads what was checkpointed from disk and what changed since from memory,
+    /// deletions included; after a checkpoint nothing stays in memory, and a reopened state
+    /// directory has the content and the changelog offset.
+    #[test]
+    fn a_store_on_disk_merges_its_checkpoint_and_its_changes() -> Result<(), StreamsError> {
+        let dir = tempfile::tempdir().map_err(|e| StreamsError::Usage(e.to_string()))?;
+        {
+            let state = StateDir::open(dir.path())?;
+            let mut store = KvStore::new("s", true);
+            assert_eq!(state.load(&mut store, 0)?, None);
+            for (k, v) in [("a", "1"), ("b", "2"), ("c", "3")] {
+                store.set(b(k), Some(b(v)));
+            }
+            state.checkpoint(&mut [(&mut store, 0, 10)])?;
+            assert_eq!(store.pending(), 0, "written out");
+            store.set(b("b"), None);
+            store.set(b("d"), Some(b("4")));
+            store.set(b("a"), Some(b("11")));
+            assert_eq!(store.get(b"a")?, Some(b("11")));
+            assert_eq!(store.get(b"b")?, None);
+            assert_eq!(store.get(b"c")?, Some(b("3")), "from disk");
+            let range: Vec<Bytes> = store.range(b"a", b"c")?.into_iter().map(|(k, _)| k).collect();
+            assert_eq!(range, [b("a"), b("c")]);
+            let expected = [("a", "11"), ("c", "3"), ("d", "4")].map(|(k, v)| (k.to_owned(), v.to_owned()));
+            assert_eq!(entries(&store)?, expected);
+            state.checkpoint(&mut [(&mut store, 0, 20)])?;
+            assert_eq!(entries(&store)?, expected);
+        }
+        let state = StateDir::open(dir.path())?;
+        let mut store = KvStore::new("s", true);
+        assert_eq!(state.load(&mut store, 0)?, Some(20));
+        assert_eq!(entries(&store)?.len(), 3);
+        assert_eq!(store.get(b"d")?, Some(b("4")));
+        let mut other = KvStore::new("s", true);
+        assert_eq!(state.load(&mut other, 1)?, None, "each partition has its own keyspace");
+        assert!(entries(&other)?.is_empty());
+        Ok(())
     }
 }

@@ -237,11 +237,12 @@ impl TopologyTestDriver {
             reason: e.to_string(),
         };
         lock(store_ref)
-            .entries()
+            .entries()?
+            .into_iter()
             .map(|(k, v)| {
                 Ok((
-                    key_serde.deserialize(Some(k)).map_err(bad)?,
-                    value_serde.deserialize(Some(v)).map_err(bad)?,
+                    key_serde.deserialize(Some(&k)).map_err(bad)?,
+                    value_serde.deserialize(Some(&v)).map_err(bad)?,
                 ))
             })
             .collect()

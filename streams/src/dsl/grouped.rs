@@ -264,8 +264,8 @@ pub(crate) fn stored_value<A: 'static>(
     store_name: &str,
 ) -> Result<Option<A>, StreamsError> {
     store
-        .get(key)
-        .map(|bytes| serde.deserialize(Some(bytes)))
+        .get(key)?
+        .map(|bytes| serde.deserialize(Some(&bytes)))
         .transpose()
         .map_err(|e| StreamsError::Store {
             store: store_name.to_owned(),

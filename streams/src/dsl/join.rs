@@ -8,6 +8,7 @@
 //! when its window closes (stream time passes `ts + diff + grace`), so that a partner arriving
 //! late but in time replaces the `None` result instead of following it.
 
+use super::sliding::Expiry;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -277,6 +278,8 @@ struct JoinSide {
     own: Arc<Mutex<KvStore>>,
     partner: Arc<Mutex<KvStore>>,
     outer: Option<Arc<Mutex<KvStore>>>,
+    /// This side's records by time, to drop those that can no longer join.
+    expiry: Mutex<Expiry>,
 }
 
 /// Sequence numbers so that records with the same key and timestamp are all kept.
@@ -297,6 +300,7 @@ impl JoinSide {
                 Kind::Inner => None,
                 _ => Some(inst.kv_store(&spec.stores[2])?),
             },
+            expiry: Mutex::new(Expiry::default()),
         })
     }
 
@@ -327,6 +331,11 @@ impl JoinSide {
         let seq = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let own_key = window_entry_key(&key_bytes, ts, seq);
         lock(&self.own).put(ctx, own_key.clone(), Some(value_bytes.clone()), ts);
+        {
+            let mut expiry = lock(&self.expiry);
+            expiry.index_restored(&self.own, |k| (k.len() >= 12).then(|| entry_time(k)))?;
+            expiry.track(ts, own_key.clone());
+        }
         // Partners in [ts - diff, ts + diff].
         let partners: Vec<(Bytes, i64, Bytes)> = {
             let partner = lock(&self.partner);
@@ -334,9 +343,13 @@ impl JoinSide {
                 .range(
                     &window_entry_key(&key_bytes, ts - diff, 0),
                     &window_entry_key(&key_bytes, ts + diff, u32::MAX),
-                )
+                )?
+                .into_iter()
                 .filter(|(k, _)| k.len() == key_bytes.len() + 12 && k.starts_with(&key_bytes))
-                .map(|(k, v)| (k.clone(), entry_time(k), v.clone()))
+                .map(|(k, v)| {
+                    let time = entry_time(&k);
+                    (k, time, v)
+                })
                 .collect()
         };
         if partners.is_empty() {
@@ -363,7 +376,7 @@ impl JoinSide {
                 held_key.put_slice(&partner_key);
                 let held_key = held_key.freeze();
                 let mut outer = lock(outer);
-                if outer.get(&held_key).is_some() {
+                if outer.get(&held_key)?.is_some() {
                     outer.put(ctx, held_key, None, ts);
                 }
             }
@@ -388,7 +401,8 @@ impl JoinSide {
             )?;
         }
         self.emit_closed(ctx, spec, next)?;
-        self.expire(ctx, diff, grace);
+        // This side's records that can no longer join (older than the window and grace) go.
+        lock(&self.expiry).expire_before(&self.own, ctx.stream_time - 2 * diff - grace);
         Ok(())
     }
 
@@ -410,9 +424,9 @@ impl JoinSide {
             put_time(&mut upto, closed_before - 1);
             upto.put_u8(u8::MAX);
             outer
-                .range(&[0u8; 0], &upto)
+                .range(&[0u8; 0], &upto)?
+                .into_iter()
                 .filter(|(k, _)| k.len() >= 9 + 12)
-                .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         };
         for (held_key, value) in closed {
@@ -434,20 +448,6 @@ impl JoinSide {
             next.forward(ctx, Record::new(key, result, ts))?;
         }
         Ok(())
-    }
-
-    /// Drops this side's records that can no longer join (older than the window and grace).
-    fn expire(&self, ctx: &mut TaskContext, diff: i64, grace: i64) {
-        let oldest = ctx.stream_time - 2 * diff - grace;
-        let mut own = lock(&self.own);
-        let expired: Vec<Bytes> = own
-            .entries()
-            .filter(|(k, _)| k.len() >= 12 && entry_time(k) < oldest)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in expired {
-            own.evict(&key);
-        }
     }
 }
 

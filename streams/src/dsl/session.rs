@@ -245,7 +245,7 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for SessionAggregate<K, V, A> {
         let Some(key) = store_key(ctx, &self.key_serde, &r.key, &self.store_name)? else {
             return Ok(());
         };
-        self.expiry.index_restored(&self.store, session_end);
+        self.expiry.index_restored(&self.store, session_end)?;
         let (gap, ts) = (self.windows.gap, r.timestamp);
         let mut store = lock(&self.store);
         // This key's sessions that end at or after ts - gap and start at or before ts + gap.
@@ -253,11 +253,12 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for SessionAggregate<K, V, A> {
             .range(
                 &session_key(&key, i64::MIN, ts - gap),
                 &session_key(&key, i64::MAX, i64::MAX),
-            )
+            )?
+            .into_iter()
             .filter(|(k, _)| k.len() == key.len() + 16 && k.starts_with(&key))
             .map(|(k, _)| {
-                let (start, end) = session_times(k);
-                (k.clone(), start, end)
+                let (start, end) = session_times(&k);
+                (k, start, end)
             })
             .filter(|(_, start, _)| *start <= ts + gap)
             .collect();
@@ -348,18 +349,19 @@ mod tests {
         click(b"a", 0)?;
         click(b"a", 5)?; // session a [0, 5]
         click(b"b", 20)?; // r [3, 4] ended before 20 - 15
-        let keys = |store: &Arc<Mutex<KvStore>>| -> Vec<(Vec<u8>, i64, i64)> {
-            lock(store)
-                .entries()
+        let keys = |store: &Arc<Mutex<KvStore>>| -> Result<Vec<(Vec<u8>, i64, i64)>, StreamsError> {
+            Ok(lock(store)
+                .entries()?
+                .into_iter()
                 .map(|(k, _)| {
-                    let (start, end) = session_times(k);
+                    let (start, end) = session_times(&k);
                     (k[..k.len() - 16].to_vec(), start, end)
                 })
-                .collect()
+                .collect())
         };
-        assert_eq!(keys(&store), vec![(b"a".to_vec(), 0, 5), (b"b".to_vec(), 20, 20)]);
+        assert_eq!(keys(&store)?, vec![(b"a".to_vec(), 0, 5), (b"b".to_vec(), 20, 20)]);
         click(b"b", 21)?; // a [0, 5]: 5 < 21 - 15
-        assert_eq!(keys(&store), vec![(b"b".to_vec(), 20, 21)]);
+        assert_eq!(keys(&store)?, vec![(b"b".to_vec(), 20, 21)]);
         Ok(())
     }
 }

@@ -75,15 +75,20 @@ pub(crate) struct Expiry {
 impl Expiry {
     /// Indexes, once, the windows the store held before the first record: those restored from
     /// the changelog or from disk expire like the others.
-    pub(crate) fn index_restored(&mut self, store: &Mutex<KvStore>, time_of: impl Fn(&[u8]) -> Option<i64>) {
+    pub(crate) fn index_restored(
+        &mut self,
+        store: &Mutex<KvStore>,
+        time_of: impl Fn(&[u8]) -> Option<i64>,
+    ) -> Result<(), StreamsError> {
         if std::mem::replace(&mut self.indexed, true) {
-            return;
+            return Ok(());
         }
-        for (k, _) in lock(store).entries() {
-            if let Some(time) = time_of(k) {
-                self.track(time, k.clone());
+        for (k, _) in lock(store).entries()? {
+            if let Some(time) = time_of(&k) {
+                self.track(time, k);
             }
         }
+        Ok(())
     }
 
     /// Tracks a new window (or session).
@@ -179,11 +184,11 @@ impl<K: Data, V: Data, A: Data> WindowAggregate<SlidingWindows, K, V, A> {
             combined: None,
         };
         let (lo, hi) = (window_key(key, from), window_key(key, t + 1));
-        for (k, v) in store.range(&lo, &hi) {
+        for (k, v) in store.range(&lo, &hi)? {
             if k.len() != key.len() + 8 || !k.starts_with(key) {
                 continue; // another key whose bytes extend this one's
             }
-            let slot = self.decode(key.len(), k, v)?;
+            let slot = self.decode(key.len(), &k, &v)?;
             let end = slot.start + d;
             if t < d && slot.start == 0 {
                 if slot.max_ts < t {
@@ -279,7 +284,7 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for WindowAggregate<SlidingWindo
         let Some(key) = store_key(ctx, &self.key_serde, &r.key, &self.store_name)? else {
             return Ok(());
         };
-        self.expiry.index_restored(&self.store, window_start);
+        self.expiry.index_restored(&self.store, window_start)?;
         let (t, d) = (r.timestamp, self.windows.difference);
         if t + 1 + d <= ctx.stream_time - self.windows.grace {
             tracing::debug!(store = %self.store_name, timestamp = t, "dropping a late record");
@@ -313,7 +318,7 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for WindowAggregate<SlidingWindo
         let mut created = None;
         if let Some(previous) = plan.previous {
             let start = previous + 1;
-            if start + d >= t && !self.exists(&key, start) {
+            if start + d >= t && !self.exists(&key, start)? {
                 self.put(ctx, &r, &key, start, None, false)?;
                 created = Some(start);
             }
@@ -343,7 +348,7 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for WindowAggregate<SlidingWindo
 }
 
 impl<K: Data, V: Data, A: Data> WindowAggregate<SlidingWindows, K, V, A> {
-    fn exists(&self, key: &[u8], start: i64) -> bool {
-        lock(&self.store).get(&window_key(key, start)).is_some()
+    fn exists(&self, key: &[u8], start: i64) -> Result<bool, StreamsError> {
+        Ok(lock(&self.store).get(&window_key(key, start))?.is_some())
     }
 }

@@ -338,7 +338,7 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for WindowAggregate<TimeWindows,
         let Some(key) = store_key(ctx, &self.key_serde, &r.key, &self.store_name)? else {
             return Ok(());
         };
-        self.expiry.index_restored(&self.store, window_start);
+        self.expiry.index_restored(&self.store, window_start)?;
         let close_time = ctx.stream_time - self.windows.grace;
         for window in self.windows.windows_for(r.timestamp) {
             if window.end <= close_time {
@@ -536,10 +536,7 @@ impl<K: Data, V: Data> Processor<Windowed<K>, Change<V>> for Suppress<K, V> {
     fn process(&mut self, ctx: &mut TaskContext, r: Record<Windowed<K>, Change<V>>) -> Result<(), StreamsError> {
         if !std::mem::replace(&mut self.loaded, true) {
             // Updates held back before the task moved here (restored from the changelog).
-            let entries: Vec<(Bytes, Bytes)> = lock(&self.store)
-                .entries()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+            let entries = lock(&self.store).entries()?;
             for (key, value) in entries {
                 let (close, record) = self.decode(&key, &value)?;
                 self.buffer.insert((close, key), record);
@@ -605,14 +602,14 @@ mod tests {
         // Retention is size + grace: [0, 1000) goes once stream time reaches 1500.
         click(1_499)?;
         assert!(
-            lock(&store).get(&window_key(b"a", 0)).is_some(),
+            lock(&store).get(&window_key(b"a", 0))?.is_some(),
             "still within retention"
         );
         click(1_500)?;
-        assert!(lock(&store).get(&window_key(b"a", 0)).is_none(), "expired");
-        assert!(lock(&store).get(&window_key(b"a", 5_000)).is_some());
+        assert!(lock(&store).get(&window_key(b"a", 0))?.is_none(), "expired");
+        assert!(lock(&store).get(&window_key(b"a", 5_000))?.is_some());
         click(6_500)?;
-        assert!(lock(&store).get(&window_key(b"a", 5_000)).is_none());
+        assert!(lock(&store).get(&window_key(b"a", 5_000))?.is_none());
         Ok(())
     }
 

@@ -299,6 +299,15 @@ impl Progress {
     }
 }
 
+/// Adds a delivery to wait for; one per batch is enough (a batch completes as a whole), so a
+/// later record of the batch of one of the last few replaces that one.
+fn track(deliveries: &mut VecDeque<DeliveryFuture>, delivery: DeliveryFuture) {
+    match deliveries.iter_mut().rev().take(4).find(|d| d.same_batch(&delivery)) {
+        Some(earlier) => *earlier = delivery,
+        None => deliveries.push_back(delivery),
+    }
+}
+
 /// A task's output record as the producer takes it.
 fn producer_record(out: crate::processor::Output) -> ProducerRecord {
     ProducerRecord {
@@ -658,7 +667,10 @@ impl Instance {
                         headers: r.headers,
                     })?;
                     for out in std::mem::take(&mut task.ctx.output) {
-                        deliveries.push_back(self.producer.send(producer_record(out)).await.map_err(client)?);
+                        track(
+                            &mut deliveries,
+                            self.producer.send(producer_record(out)).await.map_err(client)?,
+                        );
                     }
                     count += 1;
                 }
@@ -724,7 +736,10 @@ impl Instance {
         for task in self.tasks.values_mut() {
             task.flush()?;
             for out in std::mem::take(&mut task.ctx.output) {
-                flushed.push_back(self.producer.send(producer_record(out)).await.map_err(client)?);
+                track(
+                    &mut flushed,
+                    self.producer.send(producer_record(out)).await.map_err(client)?,
+                );
             }
         }
         let pending = {

@@ -75,6 +75,9 @@ impl PartitionRecords {
     pub(crate) fn take(&mut self, max: usize, out: &mut Vec<ConsumerRecord>) -> Result<usize, ClientError> {
         let mut taken = 0;
         while taken < max {
+            if out.capacity() == out.len() {
+                out.reserve(self.decoded.len().clamp(1, max - taken));
+            }
             if let Some(record) = self.decoded.pop_front() {
                 self.next_offset = record.offset + 1;
                 out.push(record);
@@ -165,6 +168,9 @@ impl PartitionRecords {
         };
         let log_append_time = header.timestamp_type() == TimestampType::LogAppendTime;
         let leader_epoch = (header.partition_leader_epoch >= 0).then_some(header.partition_leader_epoch);
+        // The header's count, within reason (it is not checked against the records yet).
+        self.decoded
+            .reserve(usize::try_from(header.records_count).unwrap_or(0).min(1 << 16));
         for record in batch::records(&area) {
             let record = record.map_err(|e| self.corrupt(e.to_string()))?;
             let offset = header.base_offset + i64::from(record.offset_delta);

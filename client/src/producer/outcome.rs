@@ -75,6 +75,12 @@ pub struct DeliveryFuture {
 }
 
 impl DeliveryFuture {
+    /// Whether `other`'s record is in the same batch as this one's: both complete together,
+    /// with the same outcome.
+    pub fn same_batch(&self, other: &DeliveryFuture) -> bool {
+        Arc::ptr_eq(&self.outcome, &other.outcome)
+    }
+
     /// The partition the record was put in.
     pub fn partition(&self) -> i32 {
         self.outcome.partition

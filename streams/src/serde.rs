@@ -42,6 +42,12 @@ impl SerdeError {
 pub trait Serde<T>: Send + Sync + 'static {
     /// The bytes of `value`; `None` writes a null key or value.
     fn serialize(&self, value: &T) -> Result<Option<Bytes>, SerdeError>;
+
+    /// The bytes of `value`, given away (as a sink does); serdes that can reuse it override
+    /// this.
+    fn serialize_owned(&self, value: T) -> Result<Option<Bytes>, SerdeError> {
+        self.serialize(&value)
+    }
     /// The value of `bytes` (`None` for a null key or value).
     fn deserialize(&self, bytes: Option<&[u8]>) -> Result<T, SerdeError>;
 
@@ -74,6 +80,10 @@ pub struct BytesSerde;
 impl Serde<Bytes> for BytesSerde {
     fn serialize(&self, value: &Bytes) -> Result<Option<Bytes>, SerdeError> {
         Ok(Some(value.clone()))
+    }
+
+    fn serialize_owned(&self, value: Bytes) -> Result<Option<Bytes>, SerdeError> {
+        Ok(Some(value))
     }
 
     fn deserialize(&self, bytes: Option<&[u8]>) -> Result<Bytes, SerdeError> {
@@ -162,6 +172,10 @@ impl<T, S: Serde<T>> Serde<Option<T>> for Nullable<S> {
             Some(v) => self.0.serialize(v),
             None => Ok(None),
         }
+    }
+
+    fn serialize_owned(&self, value: Option<T>) -> Result<Option<Bytes>, SerdeError> {
+        value.map_or(Ok(None), |v| self.0.serialize_owned(v))
     }
 
     fn deserialize(&self, bytes: Option<&[u8]>) -> Result<Option<T>, SerdeError> {

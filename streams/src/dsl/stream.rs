@@ -554,8 +554,8 @@ impl<K: Data, V: Data> Processor<K, V> for SinkProcessor<K, V> {
             node: self.node.clone(),
             source,
         };
-        let key = self.key_serde.serialize(&r.key).map_err(failed)?;
-        let value = self.value_serde.serialize(&r.value).map_err(failed)?;
+        let key = self.key_serde.serialize_owned(r.key).map_err(failed)?;
+        let value = self.value_serde.serialize_owned(r.value).map_err(failed)?;
         ctx.output.push(Output {
             topic,
             partition: None,

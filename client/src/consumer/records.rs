@@ -75,13 +75,13 @@ impl PartitionRecords {
     pub(crate) fn take(&mut self, max: usize, out: &mut Vec<ConsumerRecord>) -> Result<usize, ClientError> {
         let mut taken = 0;
         while taken < max {
-            if out.capacity() == out.len() {
-                out.reserve(self.decoded.len().clamp(1, max - taken));
-            }
-            if let Some(record) = self.decoded.pop_front() {
-                self.next_offset = record.offset + 1;
-                out.push(record);
-                taken += 1;
+            if !self.decoded.is_empty() {
+                let n = self.decoded.len().min(max - taken);
+                out.extend(self.decoded.drain(..n));
+                if let Some(last) = out.last() {
+                    self.next_offset = last.offset + 1;
+                }
+                taken += n;
                 continue;
             }
             self.next_offset = self.next_offset.max(self.batch_end);

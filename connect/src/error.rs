@@ -13,6 +13,26 @@ pub enum ConnectError {
         /// The error.
         source: std::io::Error,
     },
+    /// Talking to the cluster failed.
+    #[error(transparent)]
+    Client(#[from] Box<rill_client::ClientError>),
+    /// A record could not be written (the task stops: its offsets stay where they were
+    /// acknowledged).
+    #[error("writing to {topic} failed: {reason}")]
+    Produce {
+        /// The topic.
+        topic: String,
+        /// Why.
+        reason: String,
+    },
+    /// A stored offset could not be read.
+    #[error("offsets topic {topic}: {reason}")]
+    Offsets {
+        /// The offsets topic.
+        topic: String,
+        /// Why.
+        reason: String,
+    },
     /// A configuration value is wrong.
     #[error("bad configuration {key}: {reason}")]
     Config {
@@ -28,4 +48,9 @@ impl ConnectError {
         let path = path.into();
         move |source| Self::Io { path, source }
     }
+}
+
+/// A client error as a Connect error.
+pub(crate) fn client(e: rill_client::ClientError) -> ConnectError {
+    ConnectError::Client(Box::new(e))
 }

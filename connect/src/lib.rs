@@ -8,5 +8,7 @@
 
 mod error;
 pub mod file;
+mod offsets;
 
 pub use error::ConnectError;
+pub use offsets::OffsetStore;

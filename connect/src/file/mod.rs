@@ -17,7 +17,9 @@
 //!   only to the first start, without checkpoints).
 
 mod fingerprint;
+mod source;
 mod tailer;
 
 pub use fingerprint::Fingerprint;
+pub use source::{FileSourceConfig, FileSourceStats, run_file_source};
 pub use tailer::{Checkpoint, FileKey, Line, ReadFrom, Tailer, TailerConfig};

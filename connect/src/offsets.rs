@@ -45,6 +45,11 @@ impl OffsetStore {
         })
     }
 
+    /// The cluster's `bootstrap.servers`.
+    pub(crate) fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+
     fn bad(&self, reason: String) -> ConnectError {
         ConnectError::Offsets {
             topic: self.topic.clone(),

@@ -1,6 +1,12 @@
-//! The file source task: tails files into a topic, one record per line (headers `file.path` and
-//! `file.offset`), and stores in the offsets topic only positions whose lines the broker
-//! acknowledged.
+//! The file source task: tails files into a topic, one record per line, and stores in the
+//! offsets topic only positions whose lines the broker acknowledged.
+//!
+//! Each record's headers say where its line came from: `file.path`, `file.offset` (where the line
+//! starts), `file.end`, `file.key` (`<device>:<inode>`), `file.head` (the fingerprint of the
+//! file's first bytes then, `<len>:<crc>`) and `connect.connector`. With the output topic's
+//! offsets stored alongside the files' positions, a task that restarts after a crash reads the
+//! records written since the last stored positions and goes on after them: lines written but not
+//! yet checkpointed are not written again.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
@@ -10,6 +16,7 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::fingerprint::Fingerprint;
 use super::tailer::{Checkpoint, FileKey, ReadFrom, Tailer, TailerConfig};
 use crate::error::{ConnectError, client};
 use crate::offsets::OffsetStore;
@@ -101,6 +108,145 @@ pub struct FileSourceStats {
     pub bytes: u64,
     /// Times positions were stored.
     pub offset_commits: u64,
+    /// Records read back at the start (written after the last stored positions).
+    pub replayed: u64,
+}
+
+/// Where the task's output stands: the next offset per partition of its topic.
+type Outputs = BTreeMap<i32, i64>;
+
+/// The offsets-topic partition of an output partition's position.
+fn output_partition(partition: i32) -> Value {
+    serde_json::json!({ "output_partition": partition })
+}
+
+fn header<'a>(record: &'a rill_client::consumer::ConsumerRecord, name: &str) -> Option<&'a str> {
+    record
+        .headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .and_then(|(_, v)| v.as_deref())
+        .and_then(|v| std::str::from_utf8(v).ok())
+}
+
+/// The checkpoint a record of this connector stands for: its file at the line's end.
+fn replayed_checkpoint(record: &rill_client::consumer::ConsumerRecord) -> Option<Checkpoint> {
+    let (dev, ino) = header(record, "file.key")?.split_once(':')?;
+    let (len, crc) = header(record, "file.head")?.split_once(':')?;
+    Some(Checkpoint {
+        key: FileKey {
+            dev: dev.parse().ok()?,
+            ino: ino.parse().ok()?,
+        },
+        fingerprint: Fingerprint {
+            len: len.parse().ok()?,
+            crc: crc.parse().ok()?,
+        },
+        position: header(record, "file.end")?.parse().ok()?,
+        path: header(record, "file.path")?.into(),
+    })
+}
+
+/// Reads what the connector wrote after `outputs` (to the topic's end): the files' positions
+/// move past those lines. Returns the records read.
+async fn replay(
+    config: &FileSourceConfig,
+    bootstrap: &str,
+    outputs: &mut Outputs,
+    checkpoints: &mut HashMap<FileKey, Checkpoint>,
+) -> Result<u64, ConnectError> {
+    let mut reader = rill_client::consumer::Consumer::from_properties([("bootstrap.servers", bootstrap)])
+        .await
+        .map_err(client)?;
+    let partitions: Vec<rill_client::TopicPartition> = outputs
+        .keys()
+        .map(|p| rill_client::TopicPartition::new(&config.topic, *p))
+        .collect();
+    reader.assign(partitions.clone()).map_err(client)?;
+    for tp in &partitions {
+        reader.seek(tp, outputs[&tp.partition]).map_err(client)?;
+    }
+    let ends = reader.end_offsets(&partitions).await.map_err(client)?;
+    let mut replayed = 0;
+    for tp in &partitions {
+        let end = ends.get(tp).copied().unwrap_or(0);
+        while outputs[&tp.partition] < end {
+            for record in reader.poll(Duration::from_millis(200)).await.map_err(client)? {
+                if let Some(next) = outputs.get_mut(&record.partition) {
+                    *next = (*next).max(record.offset + 1);
+                }
+                if header(&record, "connect.connector") != Some(config.name.as_str()) {
+                    continue;
+                }
+                let Some(checkpoint) = replayed_checkpoint(&record) else {
+                    continue;
+                };
+                replayed += 1;
+                if checkpoints
+                    .get(&checkpoint.key)
+                    .is_none_or(|c| c.position < checkpoint.position)
+                {
+                    checkpoints.insert(checkpoint.key, checkpoint);
+                }
+            }
+            let position = reader.position(tp).await.map_err(client)?;
+            if let Some(next) = outputs.get_mut(&tp.partition) {
+                *next = (*next).max(position);
+            }
+        }
+    }
+    reader.close().await.map_err(client)?;
+    Ok(replayed)
+}
+
+/// Where the task starts: the stored positions, moved past what was written after them (or, on
+/// the first start, the topic's current end stored as where the output starts).
+async fn starting_point(
+    config: &FileSourceConfig,
+    offsets: &OffsetStore,
+    stats: &mut FileSourceStats,
+) -> Result<(HashMap<FileKey, Checkpoint>, Outputs), ConnectError> {
+    let mut checkpoints = HashMap::new();
+    let mut outputs = Outputs::new();
+    for (partition, offset) in offsets.load(&config.name).await? {
+        let partition: Value = serde_json::from_str(&partition).unwrap_or(Value::Null);
+        if let Some(p) = partition.get("output_partition").and_then(Value::as_i64) {
+            let next = offset.get("next").and_then(Value::as_i64).unwrap_or(0);
+            outputs.insert(i32::try_from(p).unwrap_or(0), next);
+        } else if let Ok(checkpoint) = serde_json::from_value::<Checkpoint>(offset) {
+            checkpoints.insert(checkpoint.key, checkpoint);
+        }
+    }
+    if outputs.is_empty() {
+        let admin = rill_client::admin::Admin::from_properties([("bootstrap.servers", offsets.bootstrap())])
+            .await
+            .map_err(client)?;
+        let described = admin
+            .describe_topics(Some(std::slice::from_ref(&config.topic)))
+            .await
+            .map_err(client)?;
+        let partitions: Vec<rill_client::TopicPartition> = described
+            .iter()
+            .flat_map(|t| (0..t.partitions.len()).map(|p| rill_client::TopicPartition::new(&config.topic, p as i32)))
+            .collect();
+        let reader = rill_client::consumer::Consumer::from_properties([("bootstrap.servers", offsets.bootstrap())])
+            .await
+            .map_err(client)?;
+        for (tp, end) in reader.end_offsets(&partitions).await.map_err(client)? {
+            outputs.insert(tp.partition, end);
+        }
+        let start: Vec<(Value, Option<Value>)> = outputs
+            .iter()
+            .map(|(p, next)| (output_partition(*p), Some(serde_json::json!({ "next": next }))))
+            .collect();
+        offsets.save(&config.name, &start).await?;
+    } else {
+        stats.replayed = replay(config, offsets.bootstrap(), &mut outputs, &mut checkpoints).await?;
+        if stats.replayed > 0 {
+            tracing::info!(connector = %config.name, records = stats.replayed, "went past lines written before a crash");
+        }
+    }
+    Ok((checkpoints, outputs))
 }
 
 /// A line's delivery, and the position it acknowledges.
@@ -114,17 +260,11 @@ pub async fn run_file_source(
     offsets: &OffsetStore,
     stop: CancellationToken,
 ) -> Result<FileSourceStats, ConnectError> {
-    let mut saved: HashMap<FileKey, Checkpoint> = offsets
-        .load(&config.name)
-        .await?
-        .into_values()
-        .filter_map(|v| serde_json::from_value::<Checkpoint>(v).ok())
-        .map(|c| (c.key, c))
-        .collect();
+    let mut stats = FileSourceStats::default();
+    let (mut saved, mut outputs) = starting_point(config, offsets, &mut stats).await?;
     tracing::info!(connector = %config.name, files = saved.len(), "file source starting");
     let mut tailer = Tailer::new(config.tailer.clone(), saved.values().cloned().collect())?;
     let mut pending: HashMap<FileKey, Pending> = HashMap::new();
-    let mut stats = FileSourceStats::default();
     let mut next_scan = Instant::now();
     let mut next_flush = Instant::now() + config.offset_flush_interval;
     let mut idle = tokio::time::interval(Duration::from_millis(50));
@@ -146,7 +286,14 @@ pub async fn run_file_source(
             let record = ProducerRecord::new(config.topic.as_str())
                 .value(line.text)
                 .header("file.path", line.path.to_string_lossy().into_owned())
-                .header("file.offset", line.offset.to_string());
+                .header("file.offset", line.offset.to_string())
+                .header("file.end", line.end.to_string())
+                .header("file.key", format!("{}:{}", line.key.dev, line.key.ino))
+                .header(
+                    "file.head",
+                    format!("{}:{}", line.fingerprint.len, line.fingerprint.crc),
+                )
+                .header("connect.connector", config.name.clone());
             let delivery = producer.send(record).await.map_err(client)?;
             pending
                 .entry(line.key)
@@ -154,13 +301,13 @@ pub async fn run_file_source(
                 .push_back((line.generation, line.end, delivery));
         }
         if Instant::now() >= next_flush {
-            store_positions(config, &tailer, &mut pending, &mut saved, offsets, false).await?;
+            store_positions(config, &tailer, &mut pending, &mut saved, &mut outputs, offsets, false).await?;
             stats.offset_commits += 1;
             next_flush = Instant::now() + config.offset_flush_interval;
         }
     }
     producer.flush().await;
-    store_positions(config, &tailer, &mut pending, &mut saved, offsets, true).await?;
+    store_positions(config, &tailer, &mut pending, &mut saved, &mut outputs, offsets, true).await?;
     stats.offset_commits += 1;
     tracing::info!(connector = %config.name, lines = stats.lines, "file source stopped");
     Ok(stats)
@@ -172,9 +319,11 @@ async fn store_positions(
     tailer: &Tailer,
     pending: &mut HashMap<FileKey, Pending>,
     saved: &mut HashMap<FileKey, Checkpoint>,
+    outputs: &mut Outputs,
     offsets: &OffsetStore,
     wait: bool,
 ) -> Result<(), ConnectError> {
+    let mut produced = Outputs::new();
     let failed = |reason: String| ConnectError::Produce {
         topic: config.topic.clone(),
         reason,
@@ -190,7 +339,9 @@ async fn store_positions(
                     break;
                 }
             };
-            outcome.map_err(|e| failed(e.to_string()))?;
+            let meta = outcome.map_err(|e| failed(e.to_string()))?;
+            let next = produced.entry(meta.partition).or_insert(0);
+            *next = (*next).max(meta.offset + 1);
             if let Some(checkpoint) = tailer.checkpoint(*key, generation, end) {
                 acked.insert(*key, checkpoint);
             }
@@ -212,6 +363,14 @@ async fn store_positions(
         let partition = serde_json::json!({ "dev": checkpoint.key.dev, "ino": checkpoint.key.ino });
         changed.push((partition, serde_json::to_value(&checkpoint).ok()));
         saved.insert(checkpoint.key, checkpoint);
+    }
+    // The output's position last: a crash between leaves the files' positions ahead of it,
+    // and replaying from an older output position only confirms them.
+    for (partition, next) in produced {
+        if outputs.get(&partition).is_none_or(|stored| *stored < next) {
+            outputs.insert(partition, next);
+            changed.push((output_partition(partition), Some(serde_json::json!({ "next": next }))));
+        }
     }
     if !changed.is_empty() {
         offsets.save(&config.name, &changed).await?;

@@ -88,6 +88,9 @@ pub struct Line {
     /// The file's generation: it grows when the file is truncated, so that acknowledgements
     /// of lines read before do not move the new content's position.
     pub generation: u32,
+    /// The fingerprint of the file's first bytes when the line was read: a record that carries
+    /// it can be matched to the file's content again after a crash.
+    pub fingerprint: Fingerprint,
     /// The line.
     pub text: Bytes,
 }
@@ -534,6 +537,7 @@ fn split_lines(key: FileKey, tracked: &mut Tracked, buf: &[u8], max_line: usize,
     let data = Bytes::from(data);
     let mut start = 0;
     let max_line = max_line.max(1);
+    let fingerprint = Fingerprint::of_bytes(&tracked.head);
     loop {
         let rest = &data[start..];
         let (text_len, consumed) = match memchr::memchr(b'\n', rest) {
@@ -554,6 +558,7 @@ fn split_lines(key: FileKey, tracked: &mut Tracked, buf: &[u8], max_line: usize,
             offset,
             end: tracked.position,
             generation: tracked.generation,
+            fingerprint,
             text,
         });
         start += consumed;

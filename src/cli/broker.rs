@@ -67,7 +67,7 @@ pub(crate) fn run(args: BrokerArgs) -> anyhow::Result<()> {
     })
 }
 
-async fn on_signal(shutdown: CancellationToken) {
+pub(crate) async fn on_signal(shutdown: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         warn!("cannot install signal handlers; stop the broker with SIGKILL");

@@ -2,6 +2,7 @@
 
 mod broker;
 mod client_args;
+mod connect;
 mod consume;
 mod group;
 mod perf;
@@ -35,6 +36,8 @@ enum Command {
     Group(group::GroupArgs),
     /// Measure producer or consumer throughput (like kafka-producer-perf-test).
     Perf(perf::PerfArgs),
+    /// Run connectors (like connect-standalone).
+    Connect(connect::ConnectArgs),
 }
 
 impl Cli {
@@ -42,7 +45,7 @@ impl Cli {
     /// client tools only warnings (their output is the records and tables).
     pub(crate) fn default_log_level(&self) -> &'static str {
         match self.command {
-            Command::Broker(_) => "info",
+            Command::Broker(_) | Command::Connect(_) => "info",
             _ => "warn",
         }
     }
@@ -57,5 +60,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Consume(args) => consume::run(args),
         Command::Group(args) => group::run(args),
         Command::Perf(args) => perf::run(args),
+        Command::Connect(args) => connect::run(args),
     }
 }

@@ -33,6 +33,20 @@ fn append_lines(path: &Path, from: u32, to: u32) {
 
 type Task = (CancellationToken, JoinHandle<()>);
 
+/// A broker with the topic `lines` (one partition).
+async fn broker_with_lines_topic() -> (TestBroker, String) {
+    let broker = TestBroker::start().await.expect("broker");
+    let bootstrap = broker.bootstrap();
+    let admin = Admin::from_properties([("bootstrap.servers", bootstrap.as_str())])
+        .await
+        .expect("admin");
+    admin
+        .create_topics(&[NewTopic::new("lines").partitions(1)], false)
+        .await
+        .expect("create topic");
+    (broker, bootstrap)
+}
+
 /// Waits until the topic holds at least `want` records.
 async fn count_lines(bootstrap: &str, want: u32) {
     let consumer = Consumer::from_properties([("bootstrap.servers", bootstrap)])
@@ -102,15 +116,7 @@ async fn read_lines(bootstrap: &str, count: u32) -> BTreeMap<u32, u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lines_arrive_across_rotations_restarts_and_a_kill() {
-    let broker = TestBroker::start().await.expect("broker");
-    let bootstrap = broker.bootstrap();
-    let admin = Admin::from_properties([("bootstrap.servers", bootstrap.as_str())])
-        .await
-        .expect("admin");
-    admin
-        .create_topics(&[NewTopic::new("lines").partitions(1)], false)
-        .await
-        .expect("create topic");
+    let (broker, bootstrap) = broker_with_lines_topic().await;
     let dir = tempfile::tempdir().expect("dir");
     let log = dir.path().join("app.log");
     let mut settings = BTreeMap::new();
@@ -165,6 +171,48 @@ async fn lines_arrive_across_rotations_restarts_and_a_kill() {
         twice.len(),
         &twice[..twice.len().min(20)]
     );
+    task.0.cancel();
+    task.1.await.expect("stopped");
+    broker.stop().await.expect("stop broker");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_line_events_become_one_record_each() {
+    let (broker, bootstrap) = broker_with_lines_topic().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let settings: BTreeMap<String, String> = [
+        ("name", "traces".to_owned()),
+        ("topic", "lines".to_owned()),
+        ("file.include", format!("{}/*.log", dir.path().display())),
+        ("scan.interval.ms", "20".to_owned()),
+        ("multiline.start.pattern", "^event ".to_owned()),
+        ("multiline.timeout.ms", "100".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let config = Arc::new(FileSourceConfig::from_config(&settings).expect("config"));
+    fs::write(
+        dir.path().join("app.log"),
+        "event 1\n  detail a\n  detail b\nevent 2\n  detail c\n",
+    )
+    .expect("write");
+    let task = start(config, &bootstrap).await;
+    let mut consumer = Consumer::from_properties([("bootstrap.servers", bootstrap.as_str())])
+        .await
+        .expect("consumer");
+    let tp = TopicPartition::new("lines", 0);
+    consumer.assign([tp.clone()]).expect("assign");
+    consumer.seek_to_beginning(&[tp]).expect("seek");
+    let mut events = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while events.len() < 2 {
+        assert!(Instant::now() < deadline, "events so far: {events:?}");
+        for r in consumer.poll(Duration::from_millis(100)).await.expect("poll") {
+            events.push(String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned());
+        }
+    }
+    assert_eq!(events, ["event 1\n  detail a\n  detail b", "event 2\n  detail c"]);
     task.0.cancel();
     task.1.await.expect("stopped");
     broker.stop().await.expect("stop broker");

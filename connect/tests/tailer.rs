@@ -241,3 +241,48 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+fn line(ino: u64, offset: u64, text: &str) -> Line {
+    Line {
+        key: FileKey { dev: 1, ino },
+        path: PathBuf::from(format!("/logs/{ino}.log")),
+        offset,
+        end: offset + text.len() as u64 + 1,
+        generation: 0,
+        fingerprint: rill_connect::file::Fingerprint { len: 0, crc: 0 },
+        text: bytes::Bytes::copy_from_slice(text.as_bytes()),
+    }
+}
+
+#[test]
+fn multi_line_events_start_at_the_pattern_and_end_at_the_next_or_after_a_quiet_while() {
+    use std::time::{Duration, Instant};
+
+    use rill_connect::file::Multiline;
+    let start = regex::bytes::Regex::new(r"^\d{4}-\d\d-\d\d ").expect("pattern");
+    let mut events = Multiline::new(start, Duration::from_millis(500));
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    let input = [
+        line(1, 0, "2026-11-22 error: boom"),
+        line(2, 0, "2026-11-22 other file"),
+        line(1, 23, "  at a()"),
+        line(1, 32, "  at b()"),
+        line(2, 22, "  continued"),
+        line(1, 41, "2026-11-22 next"),
+    ];
+    for l in input {
+        out.extend(events.push(l, t0));
+    }
+    assert_eq!(texts(&out), ["2026-11-22 error: boom\n  at a()\n  at b()"]);
+    assert_eq!((out[0].offset, out[0].end), (0, 41), "the event spans its lines");
+    assert!(
+        events.flush(t0 + Duration::from_millis(100), false).is_empty(),
+        "not quiet long enough"
+    );
+    assert!(events.is_open(&FileKey { dev: 1, ino: 2 }));
+    let mut rest = texts(&events.flush(t0 + Duration::from_millis(500), false));
+    rest.sort();
+    assert_eq!(rest, ["2026-11-22 next", "2026-11-22 other file\n  continued"]);
+    assert!(!events.is_open(&FileKey { dev: 1, ino: 2 }));
+}

@@ -17,9 +17,11 @@
 //!   only to the first start, without checkpoints).
 
 mod fingerprint;
+mod multiline;
 mod source;
 mod tailer;
 
 pub use fingerprint::Fingerprint;
+pub use multiline::Multiline;
 pub use source::{FileSourceConfig, FileSourceStats, run_file_source};
 pub use tailer::{Checkpoint, FileKey, Line, ReadFrom, Tailer, TailerConfig};

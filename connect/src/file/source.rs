@@ -36,6 +36,9 @@ pub struct FileSourceConfig {
     pub offset_flush_interval: Duration,
     /// Bytes read from the files per round.
     pub batch_bytes: usize,
+    /// Multi-line events: lines matching the pattern start one (`multiline.start.pattern`),
+    /// which is complete when the next starts or after the timeout (`multiline.timeout.ms`).
+    pub multiline: Option<(regex::bytes::Regex, Duration)>,
 }
 
 fn config_error(key: &str, reason: impl Into<String>) -> ConnectError {
@@ -88,6 +91,14 @@ impl FileSourceConfig {
         if tailer.include.is_empty() {
             return Err(config_error("file.include", "no glob given"));
         }
+        let multiline = match get("multiline.start.pattern") {
+            Some(pattern) => Some((
+                regex::bytes::Regex::new(pattern)
+                    .map_err(|e| config_error("multiline.start.pattern", e.to_string()))?,
+                millis(config, "multiline.timeout.ms", 1_000)?,
+            )),
+            None => None,
+        };
         Ok(Self {
             name: name.to_owned(),
             topic: topic.to_owned(),
@@ -95,6 +106,7 @@ impl FileSourceConfig {
             scan_interval: millis(config, "scan.interval.ms", 1_000)?,
             offset_flush_interval: millis(config, "offset.flush.interval.ms", 1_000)?,
             batch_bytes: 1 << 20,
+            multiline,
         })
     }
 }
@@ -252,6 +264,16 @@ async fn starting_point(
 /// A line's delivery, and the position it acknowledges.
 type Pending = VecDeque<(u32, u64, DeliveryFuture)>;
 
+/// What the task sent and stored.
+struct Positions {
+    /// Each file's lines sent and not acknowledged yet, oldest first.
+    pending: HashMap<FileKey, Pending>,
+    /// The positions stored last.
+    saved: HashMap<FileKey, Checkpoint>,
+    /// The output topic's next offsets stored last.
+    outputs: Outputs,
+}
+
 /// Runs a file source task until `stop`: lines go to the topic through `producer`, acknowledged
 /// positions to `offsets`. On a stop, everything sent is awaited and its positions stored.
 pub async fn run_file_source(
@@ -261,10 +283,18 @@ pub async fn run_file_source(
     stop: CancellationToken,
 ) -> Result<FileSourceStats, ConnectError> {
     let mut stats = FileSourceStats::default();
-    let (mut saved, mut outputs) = starting_point(config, offsets, &mut stats).await?;
+    let (saved, outputs) = starting_point(config, offsets, &mut stats).await?;
     tracing::info!(connector = %config.name, files = saved.len(), "file source starting");
     let mut tailer = Tailer::new(config.tailer.clone(), saved.values().cloned().collect())?;
-    let mut pending: HashMap<FileKey, Pending> = HashMap::new();
+    let mut positions = Positions {
+        pending: HashMap::new(),
+        saved,
+        outputs,
+    };
+    let mut multiline = config
+        .multiline
+        .as_ref()
+        .map(|(start, timeout)| super::multiline::Multiline::new(start.clone(), *timeout));
     let mut next_scan = Instant::now();
     let mut next_flush = Instant::now() + config.offset_flush_interval;
     let mut idle = tokio::time::interval(Duration::from_millis(50));
@@ -280,49 +310,82 @@ pub async fn run_file_source(
                 _ = idle.tick() => {}
             }
         }
-        for line in lines {
-            stats.lines += 1;
-            stats.bytes += line.text.len() as u64;
-            let record = ProducerRecord::new(config.topic.as_str())
-                .value(line.text)
-                .header("file.path", line.path.to_string_lossy().into_owned())
-                .header("file.offset", line.offset.to_string())
-                .header("file.end", line.end.to_string())
-                .header("file.key", format!("{}:{}", line.key.dev, line.key.ino))
-                .header(
-                    "file.head",
-                    format!("{}:{}", line.fingerprint.len, line.fingerprint.crc),
-                )
-                .header("connect.connector", config.name.clone());
-            let delivery = producer.send(record).await.map_err(client)?;
-            pending
-                .entry(line.key)
-                .or_default()
-                .push_back((line.generation, line.end, delivery));
+        let now = std::time::Instant::now();
+        let mut ready = Vec::with_capacity(lines.len());
+        match &mut multiline {
+            Some(events) => {
+                ready.extend(lines.into_iter().filter_map(|line| events.push(line, now)));
+                ready.extend(events.flush(now, false));
+            }
+            None => ready = lines,
+        }
+        for line in ready {
+            send(config, producer, line, &mut positions.pending, &mut stats).await?;
         }
         if Instant::now() >= next_flush {
-            store_positions(config, &tailer, &mut pending, &mut saved, &mut outputs, offsets, false).await?;
+            let held = |key: &FileKey| multiline.as_ref().is_some_and(|m| m.is_open(key));
+            store_positions(config, &tailer, &mut positions, offsets, held, false).await?;
             stats.offset_commits += 1;
             next_flush = Instant::now() + config.offset_flush_interval;
         }
     }
+    // Events still open are complete now.
+    let last = multiline
+        .map(|mut m| m.flush(std::time::Instant::now(), true))
+        .unwrap_or_default();
+    for event in last {
+        send(config, producer, event, &mut positions.pending, &mut stats).await?;
+    }
     producer.flush().await;
-    store_positions(config, &tailer, &mut pending, &mut saved, &mut outputs, offsets, true).await?;
+    store_positions(config, &tailer, &mut positions, offsets, |_| false, true).await?;
     stats.offset_commits += 1;
     tracing::info!(connector = %config.name, lines = stats.lines, "file source stopped");
     Ok(stats)
+}
+
+/// Sends a line (or event) to the topic, and remembers its delivery.
+async fn send(
+    config: &FileSourceConfig,
+    producer: &Producer,
+    line: super::tailer::Line,
+    pending: &mut HashMap<FileKey, Pending>,
+    stats: &mut FileSourceStats,
+) -> Result<(), ConnectError> {
+    stats.lines += 1;
+    stats.bytes += line.text.len() as u64;
+    let record = ProducerRecord::new(config.topic.as_str())
+        .value(line.text)
+        .header("file.path", line.path.to_string_lossy().into_owned())
+        .header("file.offset", line.offset.to_string())
+        .header("file.end", line.end.to_string())
+        .header("file.key", format!("{}:{}", line.key.dev, line.key.ino))
+        .header(
+            "file.head",
+            format!("{}:{}", line.fingerprint.len, line.fingerprint.crc),
+        )
+        .header("connect.connector", config.name.clone());
+    let delivery = producer.send(record).await.map_err(client)?;
+    pending
+        .entry(line.key)
+        .or_default()
+        .push_back((line.generation, line.end, delivery));
+    Ok(())
 }
 
 /// Stores the positions of the files whose lines were acknowledged (all sent lines with `wait`).
 async fn store_positions(
     config: &FileSourceConfig,
     tailer: &Tailer,
-    pending: &mut HashMap<FileKey, Pending>,
-    saved: &mut HashMap<FileKey, Checkpoint>,
-    outputs: &mut Outputs,
+    positions: &mut Positions,
     offsets: &OffsetStore,
+    held: impl Fn(&FileKey) -> bool,
     wait: bool,
 ) -> Result<(), ConnectError> {
+    let Positions {
+        pending,
+        saved,
+        outputs,
+    } = positions;
     let mut produced = Outputs::new();
     let failed = |reason: String| ConnectError::Produce {
         topic: config.topic.clone(),
@@ -350,8 +413,9 @@ async fn store_positions(
     pending.retain(|_, queue| !queue.is_empty());
     // Files with nothing waiting are where the tailer is (a copy that took over, a file started
     // over or at its end).
+    // (Not those with lines held for a multi-line event: those lines are not sent yet.)
     for checkpoint in tailer.checkpoints() {
-        if !pending.contains_key(&checkpoint.key) && !acked.contains_key(&checkpoint.key) {
+        if !pending.contains_key(&checkpoint.key) && !acked.contains_key(&checkpoint.key) && !held(&checkpoint.key) {
             acked.insert(checkpoint.key, checkpoint);
         }
     }

@@ -159,8 +159,10 @@ fn replayed_checkpoint(record: &rill_client::consumer::ConsumerRecord) -> Option
     })
 }
 
-/// Reads what the connector wrote after `outputs` (to the topic's end): the files' positions
-/// move past those lines. Returns the records read.
+/// Reads what the connector wrote after `outputs` (to the topic's end): each file's position
+/// becomes that of its latest line there. (With a topic of several partitions, "latest" is per
+/// partition as read, and a position may go back: lines come again rather than go missing.)
+/// Returns the records read.
 async fn replay(
     config: &FileSourceConfig,
     bootstrap: &str,
@@ -194,12 +196,9 @@ async fn replay(
                     continue;
                 };
                 replayed += 1;
-                if checkpoints
-                    .get(&checkpoint.key)
-                    .is_none_or(|c| c.position < checkpoint.position)
-                {
-                    checkpoints.insert(checkpoint.key, checkpoint);
-                }
+                // The latest record of a file is where it stands, even at a lower position than
+                // an earlier one: the file was truncated in between.
+                checkpoints.insert(checkpoint.key, checkpoint);
             }
             let position = reader.position(tp).await.map_err(client)?;
             if let Some(next) = outputs.get_mut(&tp.partition) {
@@ -322,7 +321,7 @@ pub async fn run_file_source(
         for line in ready {
             send(config, producer, line, &mut positions.pending, &mut stats).await?;
         }
-        if Instant::now() >= next_flush {
+        if Instant::now() >= next_flush || tailer.take_changed() {
             let held = |key: &FileKey| multiline.as_ref().is_some_and(|m| m.is_open(key));
             store_positions(config, &tailer, &mut positions, offsets, held, false).await?;
             stats.offset_commits += 1;

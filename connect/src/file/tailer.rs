@@ -132,6 +132,9 @@ pub struct Tailer {
     first_scan: bool,
     /// Whether it started without checkpoints (then `read_from` applies).
     fresh: bool,
+    /// Whether a file was truncated or a copy took over since [`Tailer::take_changed`]: what
+    /// only this tailer knows then (which copy goes on where) should be checkpointed at once.
+    changed: bool,
 }
 
 /// A file that was truncated or went away, and how far it was read.
@@ -230,6 +233,7 @@ impl Tailer {
             retired: Vec::new(),
             first_scan: true,
             fresh,
+            changed: false,
         })
     }
 
@@ -260,6 +264,13 @@ impl Tailer {
                 path: t.path.clone(),
             })
             .collect()
+    }
+
+    /// Whether a file was truncated or a copy took over since the last call: then the
+    /// checkpoints should be stored now (after a crash, nothing else tells where a copy that
+    /// took over stands).
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
     }
 
     /// The files being read: key, path and the position of the next line.
@@ -369,6 +380,7 @@ impl Tailer {
             tracked.position = 0;
             tracked.partial.clear();
             tracked.generation += 1;
+            self.changed = true;
             self.retire(Start::Head(old), position);
         } else {
             // Grown: a longer head tells it apart better.
@@ -479,6 +491,7 @@ impl Tailer {
                 tracing::info!(path = %copy.path.display(), position, "the original of a copy was truncated: reading the copy on");
                 copy.copy_of = None;
                 copy.position = position;
+                self.changed = true;
             }
         }
     }

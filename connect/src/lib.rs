@@ -2,9 +2,11 @@
 //! like Kafka Connect's (connectors split into tasks, source offsets in a compacted topic, a
 //! REST API on port 8083).
 //!
-//! This crate is being built up; what is here now is the core of the file source: [`file`]
-//! tails files matched by globs, across rename rotation, copytruncate and recreated files,
-//! reading each line exactly once given checkpoints of acknowledged positions.
+//! This crate is being built up. What is here: [`OffsetStore`] (source offsets in a compacted
+//! topic) and the file source ([`file`]): files matched by globs are tailed across rename
+//! rotation, copytruncate and recreated files, one record per line or multi-line event, and
+//! positions are stored once the broker acknowledged the lines; after a crash the task reads
+//! back what it wrote since, so every line is written once. `rill connect standalone` runs it.
 
 mod error;
 pub mod file;

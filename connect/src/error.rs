@@ -44,9 +44,12 @@ pub enum ConnectError {
 }
 
 impl ConnectError {
-    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.into();
-        move |source| Self::Io { path, source }
+    /// Names `path` in an I/O error (the path is copied only if there is one).
+    pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self + '_ {
+        move |source| Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 

@@ -61,7 +61,7 @@ fn lines_come_whole_with_their_offsets() -> Result<(), ConnectError> {
     assert_eq!(texts(&lines), ["one", "two"], "the partial line waits");
     assert_eq!((lines[0].offset, lines[0].end), (0, 4));
     assert_eq!((lines[1].offset, lines[1].end), (4, 9));
-    assert_eq!(lines[1].path, log);
+    assert_eq!(*lines[1].path, *log);
     append(&log, "ee\n");
     let lines = drain(&mut tailer)?;
     assert_eq!(texts(&lines), ["three"]);
@@ -247,7 +247,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 fn line(ino: u64, offset: u64, text: &str) -> Line {
     Line {
         key: FileKey { dev: 1, ino },
-        path: PathBuf::from(format!("/logs/{ino}.log")),
+        path: PathBuf::from(format!("/logs/{ino}.log")).into(),
         offset,
         end: offset + text.len() as u64 + 1,
         generation: 0,

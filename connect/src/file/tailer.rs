@@ -5,6 +5,7 @@ use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -80,7 +81,7 @@ pub struct Line {
     /// The file.
     pub key: FileKey,
     /// Its path when the line was read.
-    pub path: PathBuf,
+    pub path: Arc<Path>,
     /// Where the line starts.
     pub offset: u64,
     /// The byte after its end (its newline included): the position once it is acknowledged.
@@ -99,7 +100,7 @@ pub struct Line {
 #[derive(Debug)]
 struct Tracked {
     file: File,
-    path: PathBuf,
+    path: Arc<Path>,
     /// Its first bytes (up to `fingerprint_bytes`): to notice it being rewritten, and its copies.
     head: Vec<u8>,
     /// The start of the next line to hand out.
@@ -245,7 +246,7 @@ impl Tailer {
             key,
             fingerprint: Fingerprint::of_bytes(&t.head),
             position,
-            path: t.path.clone(),
+            path: t.path.to_path_buf(),
         })
     }
 
@@ -261,7 +262,7 @@ impl Tailer {
                 key: *key,
                 fingerprint: Fingerprint::of_bytes(&t.head),
                 position: t.position,
-                path: t.path.clone(),
+                path: t.path.to_path_buf(),
             })
             .collect()
     }
@@ -275,7 +276,7 @@ impl Tailer {
 
     /// The files being read: key, path and the position of the next line.
     pub fn files(&self) -> impl Iterator<Item = (FileKey, &Path, u64)> {
-        self.files.iter().map(|(k, t)| (*k, t.path.as_path(), t.position))
+        self.files.iter().map(|(k, t)| (*k, &*t.path, t.position))
     }
 
     fn matching_paths(&self) -> Result<Vec<PathBuf>, ConnectError> {
@@ -325,9 +326,9 @@ impl Tailer {
             match self.files.get_mut(&key) {
                 Some(tracked) => {
                     tracked.unseen_scans = 0;
-                    if tracked.path != path {
+                    if *tracked.path != *path {
                         tracing::info!(from = %tracked.path.display(), to = %path.display(), "file renamed");
-                        tracked.path = path;
+                        tracked.path = path.into();
                     }
                 }
                 None => new.push((key, path)),
@@ -350,7 +351,7 @@ impl Tailer {
         }
         let keys: Vec<FileKey> = self.files.keys().copied().collect();
         for key in keys {
-            self.check_content(key)?;
+            self.check_content(key, None)?;
         }
         // Files with a checkpoint first: one found rewritten leaves its checkpoint to its copy.
         new.sort_by_key(|(key, _)| !self.checkpoints.contains_key(key));
@@ -364,12 +365,16 @@ impl Tailer {
     }
 
     /// Starts `key`'s file over if it was truncated or rewritten since it was read.
-    fn check_content(&mut self, key: FileKey) -> Result<(), ConnectError> {
+    /// `size` is the file's size if the caller just looked.
+    fn check_content(&mut self, key: FileKey, size: Option<u64>) -> Result<(), ConnectError> {
         let want = self.config.fingerprint_bytes;
         let Some(tracked) = self.files.get_mut(&key) else {
             return Ok(());
         };
-        let size = tracked.file.metadata().map_err(ConnectError::io(&tracked.path))?.len();
+        let size = match size {
+            Some(size) => size,
+            None => tracked.file.metadata().map_err(ConnectError::io(&tracked.path))?.len(),
+        };
         let read_to = tracked.position + tracked.partial.len() as u64;
         let now = head(&tracked.file, want).map_err(ConnectError::io(&tracked.path))?;
         let rewritten = size < read_to || !now.starts_with(&tracked.head);
@@ -427,7 +432,7 @@ impl Tailer {
             key,
             Tracked {
                 file,
-                path,
+                path: path.into(),
                 head: start,
                 position,
                 partial: Vec::new(),
@@ -505,15 +510,18 @@ impl Tailer {
             if budget == 0 {
                 break;
             }
-            if self.files.get(&key).is_none_or(|t| t.copy_of.is_some()) {
-                continue;
-            }
-            // Truncated (or rewritten) since the last read: start over before reading on.
-            self.check_content(key)?;
-            let Some(tracked) = self.files.get_mut(&key) else {
+            let Some(tracked) = self.files.get(&key).filter(|t| t.copy_of.is_none()) else {
                 continue;
             };
             let size = tracked.file.metadata().map_err(ConnectError::io(&tracked.path))?.len();
+            if size == tracked.position + tracked.partial.len() as u64 {
+                continue; // nothing new (a rewrite to the same size is for the next scan to see)
+            }
+            // Truncated (or rewritten) since the last read: start over before reading on.
+            self.check_content(key, Some(size))?;
+            let Some(tracked) = self.files.get_mut(&key) else {
+                continue;
+            };
             let from = tracked.position + tracked.partial.len() as u64;
             if size <= from {
                 continue;
@@ -567,7 +575,7 @@ fn split_lines(key: FileKey, tracked: &mut Tracked, buf: &[u8], max_line: usize,
         tracked.position += consumed as u64;
         lines.push(Line {
             key,
-            path: tracked.path.clone(),
+            path: Arc::clone(&tracked.path),
             offset,
             end: tracked.position,
             generation: tracked.generation,

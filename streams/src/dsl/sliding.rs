@@ -141,6 +141,8 @@ struct Plan<A> {
     previous: Option<i64>,
     /// For records within `d` of the epoch: the window `[0, d]` they share.
     combined: Option<Slot<A>>,
+    /// The starts of every window read (all that could matter to this record).
+    starts: Vec<i64>,
 }
 
 impl<K: Data, V: Data, A: Data> WindowAggregate<SlidingWindows, K, V, A> {
@@ -182,6 +184,7 @@ impl<K: Data, V: Data, A: Data> WindowAggregate<SlidingWindows, K, V, A> {
             right_exists: false,
             previous: None,
             combined: None,
+            starts: Vec::new(),
         };
         let (lo, hi) = (window_key(key, from), window_key(key, t + 1));
         for (k, v) in store.range(&lo, &hi)? {
@@ -189,6 +192,7 @@ impl<K: Data, V: Data, A: Data> WindowAggregate<SlidingWindows, K, V, A> {
                 continue; // another key whose bytes extend this one's
             }
             let slot = self.decode(key.len(), &k, &v)?;
+            plan.starts.push(slot.start);
             let end = slot.start + d;
             if t < d && slot.start == 0 {
                 if slot.max_ts < t {
@@ -318,7 +322,8 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for WindowAggregate<SlidingWindo
         let mut created = None;
         if let Some(previous) = plan.previous {
             let start = previous + 1;
-            if start + d >= t && !self.exists(&key, start)? {
+            // (It would start in [t - d, t]: among the windows the plan read.)
+            if start + d >= t && !plan.starts.contains(&start) {
                 self.put(ctx, &r, &key, start, None, false)?;
                 created = Some(start);
             }
@@ -344,11 +349,5 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for WindowAggregate<SlidingWindo
         self.expiry
             .expire_before(&self.store, ctx.stream_time - self.windows.retention());
         Ok(())
-    }
-}
-
-impl<K: Data, V: Data, A: Data> WindowAggregate<SlidingWindows, K, V, A> {
-    fn exists(&self, key: &[u8], start: i64) -> Result<bool, StreamsError> {
-        Ok(lock(&self.store).get(&window_key(key, start))?.is_some())
     }
 }

@@ -80,7 +80,7 @@ async fn a_million_lines_through_rotations_and_a_sigkill_arrive_once() {
     let log = logs.join("app.log");
     fs::write(
         dir.path().join("worker.toml"),
-        format!("\"bootstrap.servers\" = \"{bootstrap}\"\n"),
+        format!("\"bootstrap.servers\" = \"{bootstrap}\"\nlisteners = \"http://127.0.0.1:0\"\n"),
     )
     .expect("worker.toml");
     let connector = serde_json::json!({

@@ -25,14 +25,30 @@ pub enum ConnectError {
         /// Why.
         reason: String,
     },
-    /// A stored offset could not be read.
-    #[error("offsets topic {topic}: {reason}")]
-    Offsets {
-        /// The offsets topic.
+    /// A Connect store topic (offsets, configs, statuses) could not be read or written.
+    #[error("Connect store topic {topic}: {reason}")]
+    Store {
+        /// The topic.
         topic: String,
         /// Why.
         reason: String,
     },
+    /// A record failed and `errors.tolerance` is `none`: the task stops.
+    #[error("{stage} failed on {place} (errors.tolerance=none stops the task): {reason}")]
+    Record {
+        /// Kafka Connect's stage: TRANSFORMATION, TASK_PUT, VALUE_CONVERTER, ...
+        stage: &'static str,
+        /// Which record (`topic-partition@offset` for a sink's).
+        place: String,
+        /// Why.
+        reason: String,
+    },
+    /// A transform's configuration is wrong, or it failed on a record.
+    #[error(transparent)]
+    Transform(#[from] crate::transform::TransformError),
+    /// A database failed.
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
     /// A configuration value is wrong.
     #[error("bad configuration {key}: {reason}")]
     Config {

@@ -8,9 +8,19 @@
 //! positions are stored once the broker acknowledged the lines; after a crash the task reads
 //! back what it wrote since, so every line is written once. `rill connect standalone` runs it.
 
+mod converter;
+#[path = "stubs/db.rs"]
+pub mod db;
 mod error;
 pub mod file;
 mod offsets;
+pub mod record;
+pub mod rest;
+pub mod runtime;
+mod topic_store;
+#[path = "stubs/transform.rs"]
+pub mod transform;
 
+pub use converter::Converter;
 pub use error::ConnectError;
 pub use offsets::OffsetStore;

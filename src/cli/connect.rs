@@ -1,19 +1,19 @@
-//! `rill connect standalone worker.toml connector.json ...`: runs connectors in this process, as
-//! Kafka Connect's `connect-standalone` does. The worker file holds Kafka's worker keys
-//! (`bootstrap.servers`, `offset.storage.topic`); each connector file is what Connect's REST API
-//! takes (`{"name": ..., "config": {...}}`, or the flat config with its `name`).
+//! `rill connect standalone worker.toml [connector.json ...]`: a Connect worker in this process,
+//! as Kafka Connect's `connect-standalone`, serving the REST API (`listeners`, by default
+//! `http://127.0.0.1:8083`). The worker file holds Kafka's worker keys (`bootstrap.servers`,
+//! `listeners`, `offset.storage.topic`, `config.storage.topic`, `status.storage.topic`); each
+//! connector file is what the REST API takes (`{"name": ..., "config": {...}}`, or the flat
+//! config with its `name`) and is created or updated at start. Connectors created through the
+//! API are kept in the config topic and come back when the worker restarts.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use rill_client::producer::Producer;
-use rill_connect::OffsetStore;
-use rill_connect::file::{FileSourceConfig, run_file_source};
+use rill_connect::runtime::{Worker, WorkerConfig};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::info;
 
 /// Arguments of `rill connect`.
 #[derive(Debug, Args)]
@@ -24,12 +24,12 @@ pub(crate) struct ConnectArgs {
 
 #[derive(Debug, Subcommand)]
 enum ConnectCommand {
-    /// Run connectors in this process until SIGINT/SIGTERM (like connect-standalone).
+    /// Run a worker with the REST API, and these connectors, until SIGINT/SIGTERM (like
+    /// connect-standalone).
     Standalone {
-        /// The worker's settings (TOML): `bootstrap.servers`, `offset.storage.topic`.
+        /// The worker's settings (TOML): `bootstrap.servers`, `listeners`, `*.storage.topic`.
         worker: PathBuf,
-        /// Connector configurations (JSON).
-        #[arg(required = true)]
+        /// Connector configurations (JSON) to create or update at start.
         connectors: Vec<PathBuf>,
     },
 }
@@ -62,8 +62,8 @@ fn worker_config(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     Ok(config)
 }
 
-/// A connector's flat config from its JSON file.
-fn connector_config(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+/// A connector's name and flat config from its JSON file.
+fn connector_config(path: &Path) -> anyhow::Result<(String, BTreeMap<String, String>)> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let json: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let (name, body) = match json.get("config") {
@@ -84,83 +84,50 @@ fn connector_config(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     if let Some(serde_json::Value::String(name)) = name {
         config.entry("name".to_owned()).or_insert(name);
     }
-    // Kafka's FileStreamSource names one file with `file`.
-    if let Some(file) = config.get("file").cloned() {
-        config.entry("file.include".to_owned()).or_insert(file);
-    }
-    Ok(config)
-}
-
-fn is_file_source(class: &str) -> bool {
-    matches!(class, "FileSource" | "file-source" | "FileStreamSource") || class.ends_with(".FileStreamSourceConnector")
+    let Some(name) = config.get("name").cloned() else {
+        bail!("{}: the connector has no name", path.display());
+    };
+    Ok((name, config))
 }
 
 pub(crate) fn run(args: ConnectArgs) -> anyhow::Result<()> {
     let ConnectCommand::Standalone { worker, connectors } = args.command;
-    let worker = worker_config(&worker)?;
-    let bootstrap = worker
-        .get("bootstrap.servers")
-        .cloned()
-        .unwrap_or_else(|| "127.0.0.1:9092".to_owned());
-    let offsets_topic = worker
-        .get("offset.storage.topic")
-        .cloned()
-        .unwrap_or_else(|| "connect-offsets".to_owned());
-    let mut sources = Vec::new();
-    for path in &connectors {
-        let config = connector_config(path)?;
-        let class = config.get("connector.class").map(String::as_str).unwrap_or_default();
-        if !is_file_source(class) {
-            bail!(
-                "{}: connector.class {class:?} is not a connector this worker runs (FileStreamSource)",
-                path.display()
-            );
-        }
-        sources.push(Arc::new(
-            FileSourceConfig::from_config(&config).with_context(|| format!("{}", path.display()))?,
-        ));
-    }
+    let settings = worker_config(&worker)?;
+    let listener = settings
+        .get("listeners")
+        .map(|l| l.trim_start_matches("http://").trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| "127.0.0.1:8083".to_owned());
+    let connectors = connectors
+        .iter()
+        .map(|path| connector_config(path))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
-        let offsets = Arc::new(
-            OffsetStore::open(&bootstrap, &offsets_topic)
+        let listener = tokio::net::TcpListener::bind(&listener)
+            .await
+            .with_context(|| format!("binding the REST listener {listener}"))?;
+        let address = listener.local_addr().context("the REST listener's address")?;
+        let mut config = WorkerConfig::from_config(&settings);
+        config.worker_id = address.to_string();
+        let bootstrap = config.bootstrap.clone();
+        let worker = Worker::start(config)
+            .await
+            .with_context(|| format!("starting the worker on {bootstrap}"))?;
+        for (name, config) in connectors {
+            let (created, _) = worker
+                .put_config(&name, config)
                 .await
-                .with_context(|| format!("opening the offsets topic {offsets_topic} on {bootstrap}"))?,
-        );
+                .with_context(|| format!("connector {name}"))?;
+            info!(connector = %name, created, "connector from the command line");
+        }
         let stop = CancellationToken::new();
         tokio::spawn(super::broker::on_signal(stop.clone()));
-        let mut tasks = Vec::new();
-        for config in sources {
-            let producer = Producer::from_properties([("bootstrap.servers", bootstrap.as_str()), ("linger.ms", "5")])
-                .await
-                .context("starting a producer")?;
-            let (offsets, stop) = (Arc::clone(&offsets), stop.clone());
-            info!(connector = %config.name, topic = %config.topic, "starting a file source");
-            tasks.push(tokio::spawn(async move {
-                let outcome = run_file_source(&config, &producer, &offsets, stop.clone()).await;
-                if let Err(e) = &outcome {
-                    error!(connector = %config.name, error = %e, "connector failed");
-                    stop.cancel();
-                }
-                let _ = producer.close().await;
-                outcome.map(|stats| (config.name.clone(), stats))
-            }));
-        }
-        println!("Rill connect standalone: {} connector(s) on {bootstrap}", tasks.len());
-        let mut failed = None;
-        for task in tasks {
-            match task.await.context("a connector task panicked")? {
-                Ok((name, stats)) => info!(connector = %name, lines = stats.lines, "connector stopped"),
-                Err(e) => failed = Some(e),
-            }
-        }
-        offsets.close().await?;
-        match failed {
-            Some(e) => Err(e.into()),
-            None => Ok(()),
-        }
+        println!("Rill Connect worker: REST API on http://{address}, cluster {bootstrap}");
+        let served = rill_connect::rest::serve(listener, worker.clone(), stop.clone()).await;
+        worker.shutdown().await;
+        served.context("serving the REST API")
     })
 }

@@ -18,10 +18,12 @@
 
 mod fingerprint;
 mod multiline;
+mod sink;
 mod source;
 mod tailer;
 
 pub use fingerprint::Fingerprint;
 pub use multiline::Multiline;
+pub use sink::{FileSink, FileSinkConfig, FileTarget};
 pub use source::{FileSourceConfig, FileSourceStats, run_file_source};
 pub use tailer::{Checkpoint, FileKey, Line, ReadFrom, Tailer, TailerConfig};

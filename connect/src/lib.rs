@@ -18,7 +18,6 @@ pub mod record;
 pub mod rest;
 pub mod runtime;
 mod topic_store;
-#[path = "stubs/transform.rs"]
 pub mod transform;
 
 pub use converter::Converter;

@@ -219,3 +219,32 @@ async fn multi_line_events_become_one_record_each() {
     task.1.await.expect("stopped");
     broker.stop().await.expect("stop broker");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_files_are_found_by_file_system_events_without_waiting_for_a_scan() {
+    let (_broker, bootstrap) = broker_with_lines_topic().await;
+    let dir = tempfile::tempdir().expect("dir");
+    append_lines(&dir.path().join("a.log"), 0, 1);
+    let mut settings = BTreeMap::new();
+    for (k, v) in [
+        ("name", "events".to_owned()),
+        ("topic", "lines".to_owned()),
+        ("file.include", format!("{}/*.log", dir.path().display())),
+        // Only the scan at the start: later files can be found only through events.
+        ("scan.interval.ms", "3600000".to_owned()),
+    ] {
+        settings.insert(k.to_owned(), v);
+    }
+    let config = Arc::new(FileSourceConfig::from_config(&settings).expect("config"));
+    let (stop, handle) = start(config, &bootstrap).await;
+    // The first scan is done once a.log's line is in the topic.
+    count_lines(&bootstrap, 1).await;
+    append_lines(&dir.path().join("b.log"), 1, 2);
+    // A file renamed into the glob is found too.
+    append_lines(&dir.path().join("c.txt"), 2, 3);
+    fs::rename(dir.path().join("c.txt"), dir.path().join("c.log")).expect("rename");
+    let seen = read_lines(&bootstrap, 3).await;
+    assert_eq!(seen, BTreeMap::from([(0, 1), (1, 1), (2, 1)]));
+    stop.cancel();
+    handle.await.expect("task");
+}

@@ -21,6 +21,7 @@ mod multiline;
 mod sink;
 mod source;
 mod tailer;
+mod watch;
 
 pub use fingerprint::Fingerprint;
 pub use multiline::Multiline;

@@ -294,11 +294,14 @@ pub async fn run_file_source(
         .multiline
         .as_ref()
         .map(|(start, timeout)| super::multiline::Multiline::new(start.clone(), *timeout));
+    let events = super::watch::FileEvents::watch(tailer.roots());
     let mut next_scan = Instant::now();
     let mut next_flush = Instant::now() + config.offset_flush_interval;
-    let mut idle = tokio::time::interval(Duration::from_millis(50));
+    // Appends are found by events, or at least this often (a file system without events, a
+    // multi-line event's timeout).
+    let mut idle = tokio::time::interval(Duration::from_millis(100));
     while !stop.is_cancelled() {
-        if Instant::now() >= next_scan {
+        if events.take_rescan() || Instant::now() >= next_scan {
             tailer.scan()?;
             next_scan = Instant::now() + config.scan_interval;
         }
@@ -306,6 +309,7 @@ pub async fn run_file_source(
         if lines.is_empty() {
             tokio::select! {
                 () = stop.cancelled() => {}
+                () = events.changed() => {}
                 _ = idle.tick() => {}
             }
         }

@@ -274,6 +274,12 @@ impl Tailer {
         std::mem::take(&mut self.changed)
     }
 
+    /// The directories the globs' matches are under, and whether matches may be deeper than
+    /// one level (what a file-system watcher watches).
+    pub fn roots(&self) -> impl Iterator<Item = (&Path, bool)> {
+        self.roots.iter().map(|(root, depth)| (root.as_path(), *depth != Some(1)))
+    }
+
     /// The files being read: key, path and the position of the next line.
     pub fn files(&self) -> impl Iterator<Item = (FileKey, &Path, u64)> {
         self.files.iter().map(|(k, t)| (*k, &*t.path, t.position))

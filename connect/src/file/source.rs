@@ -19,7 +19,11 @@ use tokio_util::sync::CancellationToken;
 use super::fingerprint::Fingerprint;
 use super::tailer::{Checkpoint, FileKey, ReadFrom, Tailer, TailerConfig};
 use crate::error::{ConnectError, client};
+use crate::converter::Converter;
 use crate::offsets::OffsetStore;
+use crate::record::ConnectRecord;
+use crate::runtime::{Errant, ErrorReporter, Stage};
+use crate::transform::TransformChain;
 
 /// A file source connector's settings.
 #[derive(Debug, Clone)]
@@ -261,7 +265,17 @@ async fn starting_point(
 }
 
 /// A line's delivery, and the position it acknowledges.
-type Pending = VecDeque<(u32, u64, DeliveryFuture)>;
+type Pending = VecDeque<(u32, u64, Option<DeliveryFuture>)>;
+
+/// What happens to lines between the file and the topic: the connector's transforms, value
+/// converter and error policy (none of it by default).
+#[derive(Debug)]
+pub(crate) struct Processing<'a> {
+    pub(crate) transforms: &'a TransformChain,
+    pub(crate) key_converter: Converter,
+    pub(crate) value_converter: Converter,
+    pub(crate) errors: &'a ErrorReporter,
+}
 
 /// What the task sent and stored.
 struct Positions {
@@ -280,6 +294,28 @@ pub async fn run_file_source(
     producer: &Producer,
     offsets: &OffsetStore,
     stop: CancellationToken,
+) -> Result<FileSourceStats, ConnectError> {
+    let none = TransformChain::default();
+    let errors = ErrorReporter::failing(&config.name);
+    let processing = Processing {
+        transforms: &none,
+        key_converter: Converter::String,
+        value_converter: Converter::String,
+        errors: &errors,
+    };
+    run_file_source_with(config, producer, offsets, stop, &processing).await
+}
+
+/// [`run_file_source`] with transforms and an error policy. Lines a transform drops, or that
+/// fail and are skipped, count as done for the file's position. (After a crash the task finds
+/// where it was from the records in its topic: lines a transform sent to another topic, or
+/// whose `file.*` headers it removed, may be read again then.)
+pub(crate) async fn run_file_source_with(
+    config: &FileSourceConfig,
+    producer: &Producer,
+    offsets: &OffsetStore,
+    stop: CancellationToken,
+    processing: &Processing<'_>,
 ) -> Result<FileSourceStats, ConnectError> {
     let mut stats = FileSourceStats::default();
     let (saved, outputs) = starting_point(config, offsets, &mut stats).await?;
@@ -323,7 +359,7 @@ pub async fn run_file_source(
             None => ready = lines,
         }
         for line in ready {
-            send(config, producer, line, &mut positions.pending, &mut stats).await?;
+            send(config, producer, processing, line, &mut positions.pending, &mut stats).await?;
         }
         if Instant::now() >= next_flush || tailer.take_changed() {
             let held = |key: &FileKey| multiline.as_ref().is_some_and(|m| m.is_open(key));
@@ -337,7 +373,7 @@ pub async fn run_file_source(
         .map(|mut m| m.flush(std::time::Instant::now(), true))
         .unwrap_or_default();
     for event in last {
-        send(config, producer, event, &mut positions.pending, &mut stats).await?;
+        send(config, producer, processing, event, &mut positions.pending, &mut stats).await?;
     }
     producer.flush().await;
     store_positions(config, &tailer, &mut positions, offsets, |_| false, true).await?;
@@ -350,6 +386,7 @@ pub async fn run_file_source(
 async fn send(
     config: &FileSourceConfig,
     producer: &Producer,
+    processing: &Processing<'_>,
     line: super::tailer::Line,
     pending: &mut HashMap<FileKey, Pending>,
     stats: &mut FileSourceStats,
@@ -357,7 +394,6 @@ async fn send(
     stats.lines += 1;
     stats.bytes += line.text.len() as u64;
     let record = ProducerRecord::new(config.topic.as_str())
-        .value(line.text)
         .header("file.path", line.path.to_string_lossy().into_owned())
         .header("file.offset", line.offset.to_string())
         .header("file.end", line.end.to_string())
@@ -367,7 +403,43 @@ async fn send(
             format!("{}:{}", line.fingerprint.len, line.fingerprint.crc),
         )
         .header("connect.connector", config.name.clone());
-    let delivery = producer.send(record).await.map_err(client)?;
+    let delivery = if processing.transforms.is_empty() {
+        Some(producer.send(record.value(line.text)).await.map_err(client)?)
+    } else {
+        let text = String::from_utf8_lossy(&line.text).into_owned();
+        let connect = ConnectRecord {
+            topic: config.topic.clone(),
+            value: Some(Value::String(text)),
+            headers: record.headers,
+            ..ConnectRecord::default()
+        };
+        let original = connect.clone();
+        match processing.transforms.apply(connect) {
+            Ok(Some(out)) => {
+                let record = ProducerRecord {
+                    topic: out.topic.as_str().into(),
+                    partition: out.partition,
+                    key: processing.key_converter.encode(out.key.as_ref()),
+                    value: processing.value_converter.encode(out.value.as_ref()),
+                    headers: out.headers,
+                    timestamp: out.timestamp,
+                };
+                Some(producer.send(record).await.map_err(client)?)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                let errant = Errant {
+                    key: None,
+                    value: processing.value_converter.encode(original.value.as_ref()),
+                    headers: original.headers,
+                    origin: None,
+                    topic: Some(original.topic),
+                };
+                processing.errors.report(Stage::Transformation, errant, &e.to_string()).await?;
+                None
+            }
+        }
+    };
     pending
         .entry(line.key)
         .or_default()
@@ -397,11 +469,18 @@ async fn store_positions(
     let mut acked: HashMap<FileKey, Checkpoint> = HashMap::new();
     for (key, queue) in pending.iter_mut() {
         while let Some((generation, end, delivery)) = queue.pop_front() {
+            let Some(delivery) = delivery else {
+                // Dropped by a transform, or skipped: done.
+                if let Some(checkpoint) = tailer.checkpoint(*key, generation, end) {
+                    acked.insert(*key, checkpoint);
+                }
+                continue;
+            };
             let outcome = match delivery.try_result() {
                 Some(outcome) => outcome,
                 None if wait => delivery.await,
                 None => {
-                    queue.push_front((generation, end, delivery));
+                    queue.push_front((generation, end, Some(delivery)));
                     break;
                 }
             };

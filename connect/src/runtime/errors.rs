@@ -133,6 +133,23 @@ impl ErrorReporter {
         })
     }
 
+    /// A reporter that fails the task on any failed record (`errors.tolerance=none`).
+    pub(crate) fn failing(connector: &str) -> Self {
+        Self {
+            policy: ErrorPolicy {
+                tolerate: false,
+                log: false,
+                dead_letter_topic: None,
+                dead_letter_replication: -1,
+                context_headers: false,
+            },
+            connector: connector.to_owned(),
+            task: 0,
+            producer: None,
+            failed: AtomicU64::new(0),
+        }
+    }
+
     /// Deals with a failed record: with `errors.tolerance=none` the task fails (this returns the
     /// error); with `all` it is logged if asked, written to the dead-letter topic if there is
     /// one (and that write awaited), and skipped.

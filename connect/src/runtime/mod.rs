@@ -10,6 +10,7 @@ mod task;
 mod validate;
 mod worker;
 
+pub(crate) use errors::{Errant, ErrorReporter};
 pub use errors::Stage;
 pub use plugin::{ConfigDef, Plugin, PluginType};
 pub use spec::Config;

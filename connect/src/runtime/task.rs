@@ -15,7 +15,7 @@ use super::errors::{Errant, ErrorReporter, Stage};
 use super::spec::{Job, Spec, millis};
 use crate::db::{DbSink, DbSource, DbSourceConfig};
 use crate::error::{ConnectError, client};
-use crate::file::{FileSink, run_file_source};
+use crate::file::{FileSink, Processing, run_file_source_with};
 use crate::offsets::OffsetStore;
 use crate::record::{ConnectRecord, Origin, RecordFailure, SourceRecord};
 
@@ -36,8 +36,17 @@ pub(crate) async fn run(ctx: &TaskContext) -> Result<(), ConnectError> {
             let producer = Producer::from_properties([("bootstrap.servers", ctx.bootstrap.as_str()), ("linger.ms", "5")])
                 .await
                 .map_err(client)?;
-            let outcome = run_file_source(config, &producer, &ctx.offsets, ctx.stop.clone()).await;
+            let spec = &ctx.spec;
+            let errors = ErrorReporter::new(spec.errors.clone(), &spec.name, ctx.task, &ctx.bootstrap).await?;
+            let processing = Processing {
+                transforms: &spec.transforms,
+                key_converter: spec.key_converter,
+                value_converter: spec.value_converter,
+                errors: &errors,
+            };
+            let outcome = run_file_source_with(config, &producer, &ctx.offsets, ctx.stop.clone(), &processing).await;
             let _ = producer.close().await;
+            errors.close().await;
             outcome.map(|_| ())
         }
         Job::FileSink(config) => run_sink(ctx, SinkWriter::File(FileSink::open(config.clone())?)).await,

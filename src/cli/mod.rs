@@ -6,6 +6,7 @@ mod connect;
 mod consume;
 mod group;
 mod perf;
+mod perf_connect;
 mod perf_streams;
 mod produce;
 mod table;

@@ -31,6 +31,8 @@ enum PerfAction {
     Consume(ConsumeArgs),
     /// Run a Streams topology over records and report its throughput.
     Streams(super::perf_streams::StreamsArgs),
+    /// Tail a generated log into a topic with the Connect file source and report MB/s.
+    ConnectFile(super::perf_connect::ConnectFileArgs),
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +87,7 @@ pub(crate) fn run(args: PerfArgs) -> anyhow::Result<()> {
             PerfAction::Produce(a) => produce(&args.client, a).await,
             PerfAction::Consume(a) => consume(&args.client, a).await,
             PerfAction::Streams(a) => super::perf_streams::run(&args.client, a).await,
+            PerfAction::ConnectFile(a) => super::perf_connect::file(&args.client, a).await,
         }
     })
 }

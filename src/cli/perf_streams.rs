@@ -55,7 +55,7 @@ pub(crate) struct StreamsArgs {
 }
 
 /// CPU seconds (user + system) this process has used, from /proc (Linux; 0 elsewhere).
-fn cpu_seconds() -> f64 {
+pub(crate) fn cpu_seconds() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return 0.0;
     };

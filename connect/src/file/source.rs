@@ -9,8 +9,11 @@
 //! yet checkpointed are not written again.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use rill_client::producer::{DeliveryFuture, Producer, ProducerRecord};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -267,10 +270,79 @@ async fn starting_point(
 /// A line's delivery, and the position it acknowledges.
 type Pending = VecDeque<(u32, u64, Option<DeliveryFuture>)>;
 
+/// A file's headers, the same for each of its lines while it keeps its path and fingerprint.
+#[derive(Debug)]
+struct FileHeaders {
+    path: Arc<Path>,
+    fingerprint: Fingerprint,
+    path_text: Bytes,
+    key: Bytes,
+    head: Bytes,
+}
+
+/// Builds each line's record: the topic and the per-file headers are made once, not per line.
+#[derive(Debug)]
+pub(crate) struct LineHeaders {
+    topic: Arc<str>,
+    connector: Bytes,
+    files: HashMap<FileKey, FileHeaders>,
+}
+
+impl LineHeaders {
+    pub(crate) fn new(config: &FileSourceConfig) -> Self {
+        Self {
+            topic: config.topic.as_str().into(),
+            connector: Bytes::from(config.name.clone()),
+            files: HashMap::new(),
+        }
+    }
+
+    /// The record of `line`, without its value yet.
+    fn record(&mut self, line: &super::tailer::Line) -> ProducerRecord {
+        let file = match self.files.entry(line.key) {
+            std::collections::hash_map::Entry::Occupied(mut entry) => {
+                let file = entry.get();
+                if !Arc::ptr_eq(&file.path, &line.path) || file.fingerprint != line.fingerprint {
+                    entry.insert(FileHeaders::of(line));
+                }
+                entry.into_mut()
+            }
+            std::collections::hash_map::Entry::Vacant(entry) => entry.insert(FileHeaders::of(line)),
+        };
+        let number = |n: u64| Some(Bytes::from(n.to_string()));
+        ProducerRecord {
+            topic: Arc::clone(&self.topic),
+            headers: vec![
+                ("file.path".to_owned(), Some(file.path_text.clone())),
+                ("file.offset".to_owned(), number(line.offset)),
+                ("file.end".to_owned(), number(line.end)),
+                ("file.key".to_owned(), Some(file.key.clone())),
+                ("file.head".to_owned(), Some(file.head.clone())),
+                ("connect.connector".to_owned(), Some(self.connector.clone())),
+            ],
+            ..ProducerRecord::default()
+        }
+    }
+}
+
+impl FileHeaders {
+    fn of(line: &super::tailer::Line) -> Self {
+        Self {
+            path: Arc::clone(&line.path),
+            fingerprint: line.fingerprint,
+            path_text: Bytes::from(line.path.to_string_lossy().into_owned()),
+            key: Bytes::from(format!("{}:{}", line.key.dev, line.key.ino)),
+            head: Bytes::from(format!("{}:{}", line.fingerprint.len, line.fingerprint.crc)),
+        }
+    }
+}
+
 /// What happens to lines between the file and the topic: the connector's transforms, value
 /// converter and error policy (none of it by default).
 #[derive(Debug)]
 pub(crate) struct Processing<'a> {
+    /// The records' topic and the headers that stay the same for a file (built once).
+    pub(crate) headers: LineHeaders,
     pub(crate) transforms: &'a TransformChain,
     pub(crate) key_converter: Converter,
     pub(crate) value_converter: Converter,
@@ -297,13 +369,14 @@ pub async fn run_file_source(
 ) -> Result<FileSourceStats, ConnectError> {
     let none = TransformChain::default();
     let errors = ErrorReporter::failing(&config.name);
-    let processing = Processing {
+    let mut processing = Processing {
+        headers: LineHeaders::new(config),
         transforms: &none,
         key_converter: Converter::String,
         value_converter: Converter::String,
         errors: &errors,
     };
-    run_file_source_with(config, producer, offsets, stop, &processing).await
+    run_file_source_with(config, producer, offsets, stop, &mut processing).await
 }
 
 /// [`run_file_source`] with transforms and an error policy. Lines a transform drops, or that
@@ -315,7 +388,7 @@ pub(crate) async fn run_file_source_with(
     producer: &Producer,
     offsets: &OffsetStore,
     stop: CancellationToken,
-    processing: &Processing<'_>,
+    processing: &mut Processing<'_>,
 ) -> Result<FileSourceStats, ConnectError> {
     let mut stats = FileSourceStats::default();
     let (saved, outputs) = starting_point(config, offsets, &mut stats).await?;
@@ -332,14 +405,17 @@ pub(crate) async fn run_file_source_with(
         .map(|(start, timeout)| super::multiline::Multiline::new(start.clone(), *timeout));
     let events = super::watch::FileEvents::watch(tailer.roots());
     let mut next_scan = Instant::now();
+    let mut last_scan = Instant::now();
     let mut next_flush = Instant::now() + config.offset_flush_interval;
     // Appends are found by events, or at least this often (a file system without events, a
     // multi-line event's timeout).
     let mut idle = tokio::time::interval(Duration::from_millis(100));
     while !stop.is_cancelled() {
-        if events.take_rescan() || Instant::now() >= next_scan {
+        let soon = tailer.has_undecided() && Instant::now() >= last_scan + Duration::from_millis(100);
+        if events.take_rescan() || soon || Instant::now() >= next_scan {
             tailer.scan()?;
-            next_scan = Instant::now() + config.scan_interval;
+            last_scan = Instant::now();
+            next_scan = last_scan + config.scan_interval;
         }
         let lines = tailer.read(config.batch_bytes)?;
         if lines.is_empty() {
@@ -386,23 +462,14 @@ pub(crate) async fn run_file_source_with(
 async fn send(
     config: &FileSourceConfig,
     producer: &Producer,
-    processing: &Processing<'_>,
+    processing: &mut Processing<'_>,
     line: super::tailer::Line,
     pending: &mut HashMap<FileKey, Pending>,
     stats: &mut FileSourceStats,
 ) -> Result<(), ConnectError> {
     stats.lines += 1;
     stats.bytes += line.text.len() as u64;
-    let record = ProducerRecord::new(config.topic.as_str())
-        .header("file.path", line.path.to_string_lossy().into_owned())
-        .header("file.offset", line.offset.to_string())
-        .header("file.end", line.end.to_string())
-        .header("file.key", format!("{}:{}", line.key.dev, line.key.ino))
-        .header(
-            "file.head",
-            format!("{}:{}", line.fingerprint.len, line.fingerprint.crc),
-        )
-        .header("connect.connector", config.name.clone());
+    let record = processing.headers.record(&line);
     let delivery = if processing.transforms.is_empty() {
         Some(producer.send(record.value(line.text)).await.map_err(client)?)
     } else {
@@ -440,10 +507,16 @@ async fn send(
             }
         }
     };
-    pending
-        .entry(line.key)
-        .or_default()
-        .push_back((line.generation, line.end, delivery));
+    let queue = pending.entry(line.key).or_default();
+    // Lines in one batch are acknowledged together: only the batch's last is kept.
+    if let (Some(new), Some((generation, end, Some(last)))) = (&delivery, queue.back_mut()) {
+        if *generation == line.generation && last.same_batch(new) {
+            *end = line.end;
+            *last = delivery.expect("checked above: a delivery");
+            return Ok(());
+        }
+    }
+    queue.push_back((line.generation, line.end, delivery));
     Ok(())
 }
 
@@ -468,12 +541,13 @@ async fn store_positions(
     };
     let mut acked: HashMap<FileKey, Checkpoint> = HashMap::new();
     for (key, queue) in pending.iter_mut() {
+        // The newest acknowledged line of the file (its checkpoint is made once: it reads the
+        // file's fingerprint).
+        let mut last = None;
         while let Some((generation, end, delivery)) = queue.pop_front() {
             let Some(delivery) = delivery else {
                 // Dropped by a transform, or skipped: done.
-                if let Some(checkpoint) = tailer.checkpoint(*key, generation, end) {
-                    acked.insert(*key, checkpoint);
-                }
+                last = Some((generation, end));
                 continue;
             };
             let outcome = match delivery.try_result() {
@@ -487,9 +561,10 @@ async fn store_positions(
             let meta = outcome.map_err(|e| failed(e.to_string()))?;
             let next = produced.entry(meta.partition).or_insert(0);
             *next = (*next).max(meta.offset + 1);
-            if let Some(checkpoint) = tailer.checkpoint(*key, generation, end) {
-                acked.insert(*key, checkpoint);
-            }
+            last = Some((generation, end));
+        }
+        if let Some(checkpoint) = last.and_then(|(generation, end)| tailer.checkpoint(*key, generation, end)) {
+            acked.insert(*key, checkpoint);
         }
     }
     pending.retain(|_, queue| !queue.is_empty());

@@ -129,6 +129,8 @@ pub struct Tailer {
     checkpoints: HashMap<FileKey, Checkpoint>,
     /// Files truncated or gone: where a copy of them starts.
     retired: Vec<Retired>,
+    /// Whether the last scan found empty files it left for a later scan to decide about.
+    undecided: bool,
     /// Whether no scan has run yet.
     first_scan: bool,
     /// Whether it started without checkpoints (then `read_from` applies).
@@ -232,6 +234,7 @@ impl Tailer {
             files: BTreeMap::new(),
             checkpoints: checkpoints.into_iter().map(|c| (c.key, c)).collect(),
             retired: Vec::new(),
+            undecided: false,
             first_scan: true,
             fresh,
             changed: false,
@@ -265,6 +268,12 @@ impl Tailer {
                 path: t.path.to_path_buf(),
             })
             .collect()
+    }
+
+    /// Whether the last scan left empty files undecided (a scan soon should look at them again:
+    /// their writes may come with no event that asks for one).
+    pub fn has_undecided(&self) -> bool {
+        self.undecided
     }
 
     /// Whether a file was truncated or a copy took over since the last call: then the
@@ -315,6 +324,7 @@ impl Tailer {
     /// over, copies of a truncated or vanished file take over from its position.
     pub fn scan(&mut self) -> Result<(), ConnectError> {
         let mut new = Vec::new();
+        self.undecided = false;
         for tracked in self.files.values_mut() {
             tracked.unseen_scans += 1;
         }
@@ -408,6 +418,12 @@ impl Tailer {
             Err(e) => return Err(ConnectError::io(&path)(e)),
         };
         let size = file.metadata().map_err(ConnectError::io(&path))?.len();
+        if size == 0 && !self.checkpoints.contains_key(&key) {
+            // Nothing tells yet whether it is a new file or a copy being made (`cp` creates it
+            // empty, then writes): decided once it has content.
+            self.undecided = true;
+            return Ok(());
+        }
         let start = head(&file, self.config.fingerprint_bytes).map_err(ConnectError::io(&path))?;
         let mut copy_of = None;
         let position = if let Some(checkpoint) = self.checkpoints.remove(&key) {

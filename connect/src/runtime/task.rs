@@ -15,7 +15,7 @@ use super::errors::{Errant, ErrorReporter, Stage};
 use super::spec::{Job, Spec, millis};
 use crate::db::{DbSink, DbSource, DbSourceConfig};
 use crate::error::{ConnectError, client};
-use crate::file::{FileSink, Processing, run_file_source_with};
+use crate::file::{FileSink, LineHeaders, Processing, run_file_source_with};
 use crate::offsets::OffsetStore;
 use crate::record::{ConnectRecord, Origin, RecordFailure, SourceRecord};
 
@@ -38,13 +38,14 @@ pub(crate) async fn run(ctx: &TaskContext) -> Result<(), ConnectError> {
                 .map_err(client)?;
             let spec = &ctx.spec;
             let errors = ErrorReporter::new(spec.errors.clone(), &spec.name, ctx.task, &ctx.bootstrap).await?;
-            let processing = Processing {
+            let mut processing = Processing {
+                headers: LineHeaders::new(config),
                 transforms: &spec.transforms,
                 key_converter: spec.key_converter,
                 value_converter: spec.value_converter,
                 errors: &errors,
             };
-            let outcome = run_file_source_with(config, &producer, &ctx.offsets, ctx.stop.clone(), &processing).await;
+            let outcome = run_file_source_with(config, &producer, &ctx.offsets, ctx.stop.clone(), &mut processing).await;
             let _ = producer.close().await;
             errors.close().await;
             outcome.map(|_| ())

@@ -9,7 +9,6 @@
 //! back what it wrote since, so every line is written once. `rill connect standalone` runs it.
 
 mod converter;
-#[path = "stubs/db.rs"]
 pub mod db;
 mod error;
 pub mod file;

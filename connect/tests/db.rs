@@ -203,13 +203,18 @@ fn record(topic: &str, key: Value, value: Option<Value>) -> ConnectRecord {
 
 /// The table's rows, ordered by id, as (id, v).
 async fn rows(url: &str, table: &str) -> Vec<(i64, Option<String>)> {
+    try_rows(url, table).await
+}
+
+/// The table's rows, ordered by id, as (id, v); none while it does not exist.
+async fn try_rows(url: &str, table: &str) -> Vec<(i64, Option<String>)> {
     sqlx::any::install_default_drivers();
     let pool = AnyPool::connect(url).await.expect("connect");
     let rows: Vec<(i64, Option<String>)> =
         sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT id, v FROM {table} ORDER BY id")))
             .fetch_all(&pool)
             .await
-            .expect("select");
+            .unwrap_or_default();
     pool.close().await;
     rows
 }
@@ -263,4 +268,118 @@ async fn the_upsert_sink_converges_deletes_on_tombstones_and_returns_what_it_can
         assert_eq!(rows(&url, &table).await, want, "{kind}");
         sink.close().await;
     }
+}
+
+mod support;
+
+/// The worker running a database source and sink end to end: rows of a table go to a topic and
+/// from it into another table, upserted; a tombstone deletes; a record the sink's database
+/// refuses goes to the dead-letter topic with the reason while the task goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_flow_from_a_table_through_a_topic_into_another_table() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (_broker, bootstrap) = support::broker_with_topics(&[]).await;
+    let worker = support::RunningWorker::start(&bootstrap).await;
+    for (kind, url) in databases(&dir) {
+        let (from, into) = (unique("orders"), unique("orders_copy"));
+        sql(&url, &[
+            format!("CREATE TABLE {from} (id BIGINT PRIMARY KEY, v TEXT, n BIGINT)"),
+            format!("INSERT INTO {from} VALUES (1, 'a', 1), (2, 'b', 2)"),
+        ])
+        .await;
+        let topic = format!("rows-{from}");
+        let source = json!({
+            "name": format!("src-{from}"),
+            "config": {
+                "connector.class": "io.confluent.connect.jdbc.JdbcSourceConnector",
+                "connection.url": url,
+                "mode": "incrementing",
+                "incrementing.column.name": "id",
+                "table.whitelist": from,
+                "topic.prefix": "rows-",
+                "poll.interval.ms": "50",
+            }
+        });
+        let (code, info, _) = worker.call("POST", "/connectors", Some(&source)).await;
+        assert_eq!(code, 201, "{kind}: {info}");
+        let sink = json!({
+            "name": format!("sink-{from}"),
+            "config": {
+                "connector.class": "io.confluent.connect.jdbc.JdbcSinkConnector",
+                "connection.url": url,
+                "topics": topic,
+                "table.name.format": into,
+                "insert.mode": "upsert",
+                "pk.mode": "record_key",
+                "delete.enabled": "true",
+                "auto.create": "true",
+                "errors.tolerance": "all",
+                "errors.deadletterqueue.topic.name": format!("dlq-{from}"),
+                "offset.flush.interval.ms": "100",
+            }
+        });
+        let (code, info, _) = worker.call("POST", "/connectors", Some(&sink)).await;
+        assert_eq!(code, 201, "{kind}: {info}");
+        support::eventually(60, &format!("{kind}: rows 1 and 2 copied"), || async {
+            let got = try_rows(&url, &into).await;
+            (got == [(1, Some("a".to_owned())), (2, Some("b".to_owned()))]).then_some(())
+        })
+        .await;
+        // New rows are picked up; a later value of a key wins; a tombstone deletes.
+        sql(&url, &[format!("INSERT INTO {from} VALUES (3, 'c', 3)")]).await;
+        let producer = rill_client::producer::Producer::from_properties([("bootstrap.servers", bootstrap.as_str())])
+            .await
+            .expect("producer");
+        let send = |key: &str, value: Option<&str>| {
+            let mut record = rill_client::producer::ProducerRecord::new(topic.as_str()).key(key.to_owned());
+            if let Some(value) = value {
+                record = record.value(value.to_owned());
+            }
+            record
+        };
+        for record in [
+            send(r#"{"id":1}"#, Some(r#"{"id":1,"v":"a2","n":10}"#)),
+            send(r#"{"id":2}"#, None),
+            send(r#"{"id":7}"#, Some(r#"{"id":7,"v":"bad","n":"not a number"}"#)),
+            send(r#"{"id":1}"#, Some(r#"{"id":1,"v":"a3","n":11}"#)),
+        ] {
+            producer.send(record).await.expect("send").await.expect("delivered");
+        }
+        producer.close().await.expect("close");
+        let want_sqlite = [(1, Some("a3".to_owned())), (3, Some("c".to_owned())), (7, Some("bad".to_owned()))];
+        let want_pg = [(1, Some("a3".to_owned())), (3, Some("c".to_owned()))];
+        support::eventually(60, &format!("{kind}: the copy converges"), || async {
+            let got = try_rows(&url, &into).await;
+            let want: &[(i64, Option<String>)] = if kind == "postgres" { &want_pg } else { &want_sqlite };
+            (got == want).then_some(())
+        })
+        .await;
+        if kind == "postgres" {
+            // The row PostgreSQL refused is in the dead-letter topic, with why.
+            let mut consumer = rill_client::consumer::Consumer::from_properties([
+                ("bootstrap.servers", bootstrap.as_str()),
+                ("group.id", "dlq-check"),
+                ("auto.offset.reset", "earliest"),
+            ])
+            .await
+            .expect("consumer");
+            consumer.subscribe([format!("dlq-{from}")]).expect("subscribe");
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+            let dead = loop {
+                let polled = consumer.poll(std::time::Duration::from_millis(100)).await.expect("poll");
+                if let Some(record) = polled.into_iter().next() {
+                    break record;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "no dead letter within 60 s");
+            };
+            assert_eq!(dead.key.as_deref(), Some(&br#"{"id":7}"#[..]));
+            let reason = String::from_utf8_lossy(dead.header("__connect.errors.exception.message").expect("reason")).into_owned();
+            assert!(reason.contains("bigint"), "{reason}");
+            assert_eq!(dead.header("__connect.errors.stage").map(|s| s.as_ref()), Some(&b"TASK_PUT"[..]));
+            consumer.close().await.expect("close");
+        }
+        let (_, status, _) = worker.call("GET", &format!("/connectors/sink-{from}/status"), None).await;
+        assert_eq!(status["tasks"][0]["state"], "RUNNING", "{kind}: {status}");
+    }
+    worker.shutdown().await;
 }

@@ -35,7 +35,9 @@ impl OffsetStore {
         for (key, value) in self.store.read_all().await? {
             let key: Value = serde_json::from_slice(&key).map_err(|e| self.store.bad(e.to_string()))?;
             let (Some(name), Some(partition)) = (key.get(0).and_then(Value::as_str), key.get(1)) else {
-                return Err(self.store.bad(format!("a key that is not [connector, partition]: {key}")));
+                return Err(self
+                    .store
+                    .bad(format!("a key that is not [connector, partition]: {key}")));
             };
             if name != connector {
                 continue;

@@ -53,7 +53,10 @@ pub fn router(worker: Worker) -> Router {
         .route("/", get(root))
         .route("/connectors", get(list).post(create))
         .route("/connectors/{name}", get(info).delete(delete))
-        .route("/connectors/{name}/config", get(config).put(put_config).patch(patch_config))
+        .route(
+            "/connectors/{name}/config",
+            get(config).put(put_config).patch(patch_config),
+        )
         .route("/connectors/{name}/status", get(status))
         .route("/connectors/{name}/restart", post(restart))
         .route("/connectors/{name}/pause", put(pause))
@@ -62,7 +65,10 @@ pub fn router(worker: Worker) -> Router {
         .route("/connectors/{name}/tasks", get(tasks))
         .route("/connectors/{name}/tasks/{task}/status", get(task_status))
         .route("/connectors/{name}/tasks/{task}/restart", post(restart_task))
-        .route("/connectors/{name}/offsets", get(offsets).patch(alter_offsets).delete(reset_offsets))
+        .route(
+            "/connectors/{name}/offsets",
+            get(offsets).patch(alter_offsets).delete(reset_offsets),
+        )
         .route("/connector-plugins", get(plugins))
         .route("/connector-plugins/{plugin}/config", get(plugin_config))
         .route("/connector-plugins/{plugin}/config/validate", put(validate_config))
@@ -85,9 +91,16 @@ async fn root(State(worker): State<Worker>) -> Json<Value> {
     }))
 }
 
-async fn list(State(worker): State<Worker>, query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>) -> Reply {
+async fn list(
+    State(worker): State<Worker>,
+    query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
+) -> Reply {
     let expand: Vec<String> = match query {
-        Ok(Query(pairs)) => pairs.into_iter().filter(|(k, _)| k == "expand").map(|(_, v)| v).collect(),
+        Ok(Query(pairs)) => pairs
+            .into_iter()
+            .filter(|(k, _)| k == "expand")
+            .map(|(_, v)| v)
+            .collect(),
         Err(e) => return Err(ApiError(StatusCode::BAD_REQUEST, e.body_text())),
     };
     let names = worker.connectors().await;
@@ -110,7 +123,10 @@ async fn list(State(worker): State<Worker>, query: Result<Query<Vec<(String, Str
                     }
                 }
                 other => {
-                    return Err(ApiError(StatusCode::BAD_REQUEST, format!("expand={other}: not status or info")));
+                    return Err(ApiError(
+                        StatusCode::BAD_REQUEST,
+                        format!("expand={other}: not status or info"),
+                    ));
                 }
             }
         }
@@ -122,7 +138,10 @@ async fn list(State(worker): State<Worker>, query: Result<Query<Vec<(String, Str
 /// A JSON object's values as strings (numbers and booleans as their text).
 fn flat_config(value: &Value) -> Result<Config, ApiError> {
     let Some(map) = value.as_object() else {
-        return Err(ApiError(StatusCode::BAD_REQUEST, "The config must be a JSON object".to_owned()));
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "The config must be a JSON object".to_owned(),
+        ));
     };
     let mut config = BTreeMap::new();
     for (key, value) in map {
@@ -140,13 +159,19 @@ async fn create(State(worker): State<Worker>, body: Result<Json<Value>, JsonReje
     let Json(body) = body?;
     let name = body.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
     if name.is_empty() {
-        return Err(ApiError(StatusCode::BAD_REQUEST, "Connector name is required (\"name\")".to_owned()));
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "Connector name is required (\"name\")".to_owned(),
+        ));
     }
     let config = flat_config(body.get("config").unwrap_or(&Value::Null))?;
     let initial = match body.get("initial_state") {
         None | Some(Value::Null) => TargetState::Started,
         Some(state) => serde_json::from_value(state.clone()).map_err(|_| {
-            ApiError(StatusCode::BAD_REQUEST, format!("initial_state {state}: not RUNNING, PAUSED or STOPPED"))
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("initial_state {state}: not RUNNING, PAUSED or STOPPED"),
+            )
         })?,
     };
     let info = worker.create(&name, config, initial).await?;
@@ -188,7 +213,10 @@ async fn patch_config(
 ) -> Reply {
     let Json(body) = body?;
     let Value::Object(patch) = body else {
-        return Err(ApiError(StatusCode::BAD_REQUEST, "The config patch must be a JSON object".to_owned()));
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "The config patch must be a JSON object".to_owned(),
+        ));
     };
     Ok(Json(worker.patch_config(&name, patch).await?).into_response())
 }
@@ -212,7 +240,11 @@ async fn restart(
     let Query(query) = query.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     let with_params = query.include_tasks.is_some() || query.only_failed.is_some();
     let status = worker
-        .restart(&name, query.include_tasks.unwrap_or(false), query.only_failed.unwrap_or(false))
+        .restart(
+            &name,
+            query.include_tasks.unwrap_or(false),
+            query.only_failed.unwrap_or(false),
+        )
         .await?;
     // Kafka Connect: no parameters, 204; with them, 202 and the status.
     if with_params {
@@ -272,7 +304,10 @@ async fn alter_offsets(
 ) -> Reply {
     let Json(body) = body?;
     let Some(offsets) = body.get("offsets").and_then(Value::as_array) else {
-        return Err(ApiError(StatusCode::BAD_REQUEST, "The body needs an \"offsets\" array".to_owned()));
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "The body needs an \"offsets\" array".to_owned(),
+        ));
     };
     worker.alter_offsets(&name, offsets).await?;
     Ok(Json(json!({ "message": "The offsets for this connector have been altered successfully" })).into_response())

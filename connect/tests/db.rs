@@ -16,7 +16,13 @@ fn databases(dir: &tempfile::TempDir) -> Vec<(&'static str, String)> {
     let pg = std::env::var("RILL_TEST_DATABASE_URL").unwrap_or_else(|_| {
         panic!("RILL_TEST_DATABASE_URL is not set: run the tests through scripts/test, which starts PostgreSQL")
     });
-    vec![("sqlite", format!("sqlite:{}?mode=rwc", dir.path().join("test.db").display())), ("postgres", pg)]
+    vec![
+        (
+            "sqlite",
+            format!("sqlite:{}?mode=rwc", dir.path().join("test.db").display()),
+        ),
+        ("postgres", pg),
+    ]
 }
 
 /// A table name no other test run uses.
@@ -42,12 +48,18 @@ fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 fn values(records: &[SourceRecord]) -> Vec<Value> {
-    records.iter().map(|r| r.record.value.clone().unwrap_or(Value::Null)).collect()
+    records
+        .iter()
+        .map(|r| r.record.value.clone().unwrap_or(Value::Null))
+        .collect()
 }
 
 /// The stored offsets a task would have after `records` were acknowledged.
 fn stored(records: &[SourceRecord]) -> HashMap<String, Value> {
-    records.iter().map(|r| (r.partition.to_string(), r.offset.clone())).collect()
+    records
+        .iter()
+        .map(|r| (r.partition.to_string(), r.offset.clone()))
+        .collect()
 }
 
 #[tokio::test]
@@ -55,10 +67,13 @@ async fn incrementing_sources_pick_up_new_rows_once_and_resume_from_offsets() {
     let dir = tempfile::tempdir().expect("dir");
     for (kind, url) in databases(&dir) {
         let table = unique("inc");
-        sql(&url, &[
-            format!("CREATE TABLE {table} (id BIGINT PRIMARY KEY, name TEXT)"),
-            format!("INSERT INTO {table} VALUES (1, 'a'), (2, 'b')"),
-        ])
+        sql(
+            &url,
+            &[
+                format!("CREATE TABLE {table} (id BIGINT PRIMARY KEY, name TEXT)"),
+                format!("INSERT INTO {table} VALUES (1, 'a'), (2, 'b')"),
+            ],
+        )
         .await;
         let settings = config(&[
             ("connection.url", &url),
@@ -68,10 +83,20 @@ async fn incrementing_sources_pick_up_new_rows_once_and_resume_from_offsets() {
             ("topic.prefix", "db-"),
         ]);
         let source_config = DbSourceConfig::from_config(&settings).expect("config");
-        let mut source = DbSource::open(source_config.clone(), &HashMap::new()).await.expect("open");
+        let mut source = DbSource::open(source_config.clone(), &HashMap::new())
+            .await
+            .expect("open");
         let first = source.poll().await.expect("poll");
-        assert_eq!(values(&first), [json!({"id": 1, "name": "a"}), json!({"id": 2, "name": "b"})], "{kind}");
-        assert_eq!(first[0].record.key, Some(json!({"id": 1})), "{kind}: keyed by the primary key");
+        assert_eq!(
+            values(&first),
+            [json!({"id": 1, "name": "a"}), json!({"id": 2, "name": "b"})],
+            "{kind}"
+        );
+        assert_eq!(
+            first[0].record.key,
+            Some(json!({"id": 1})),
+            "{kind}: keyed by the primary key"
+        );
         assert_eq!(first[0].record.topic, format!("db-{table}"));
         assert_eq!(first[1].partition, json!({"protocol": "1", "table": table}));
         assert_eq!(first[1].offset, json!({"incrementing": 2}));
@@ -83,9 +108,16 @@ async fn incrementing_sources_pick_up_new_rows_once_and_resume_from_offsets() {
 
         // A new task from the stored offsets reads only what is newer.
         let mut resumed = DbSource::open(source_config, &stored(&second)).await.expect("open");
-        assert!(resumed.poll().await.expect("poll").is_empty(), "{kind}: resumed after 3");
+        assert!(
+            resumed.poll().await.expect("poll").is_empty(),
+            "{kind}: resumed after 3"
+        );
         sql(&url, &[format!("INSERT INTO {table} VALUES (4, 'd')")]).await;
-        assert_eq!(values(&resumed.poll().await.expect("poll")), [json!({"id": 4, "name": "d"})], "{kind}");
+        assert_eq!(
+            values(&resumed.poll().await.expect("poll")),
+            [json!({"id": 4, "name": "d"})],
+            "{kind}"
+        );
         resumed.close().await;
     }
 }
@@ -95,10 +127,13 @@ async fn timestamp_sources_pick_up_new_and_updated_rows() {
     let dir = tempfile::tempdir().expect("dir");
     for (kind, url) in databases(&dir) {
         let table = unique("ts");
-        sql(&url, &[
-            format!("CREATE TABLE {table} (id BIGINT PRIMARY KEY, name TEXT, updated_at TIMESTAMP)"),
-            format!("INSERT INTO {table} VALUES (1, 'a', '2020-01-01 00:00:00'), (2, 'b', '2020-01-01 00:00:00')"),
-        ])
+        sql(
+            &url,
+            &[
+                format!("CREATE TABLE {table} (id BIGINT PRIMARY KEY, name TEXT, updated_at TIMESTAMP)"),
+                format!("INSERT INTO {table} VALUES (1, 'a', '2020-01-01 00:00:00'), (2, 'b', '2020-01-01 00:00:00')"),
+            ],
+        )
         .await;
         for mode in ["timestamp", "timestamp+incrementing"] {
             let settings = config(&[
@@ -125,7 +160,10 @@ async fn timestamp_sources_pick_up_new_and_updated_rows() {
             );
             assert_eq!(first[1].record.timestamp, Some(t0));
             assert_eq!(first[1].offset["timestamp"], t0, "{kind} {mode}");
-            assert!(source.poll().await.expect("poll").is_empty(), "{kind} {mode}: nothing new");
+            assert!(
+                source.poll().await.expect("poll").is_empty(),
+                "{kind} {mode}: nothing new"
+            );
             source.close().await;
         }
         let settings = config(&[
@@ -140,13 +178,19 @@ async fn timestamp_sources_pick_up_new_and_updated_rows() {
             .await
             .expect("open");
         assert_eq!(source.poll().await.expect("poll").len(), 2);
-        sql(&url, &[
-            format!("UPDATE {table} SET name = 'a2', updated_at = '2020-01-02 00:00:00' WHERE id = 1"),
-            format!("INSERT INTO {table} VALUES (3, 'c', '2020-01-01 00:00:00')"),
-        ])
+        sql(
+            &url,
+            &[
+                format!("UPDATE {table} SET name = 'a2', updated_at = '2020-01-02 00:00:00' WHERE id = 1"),
+                format!("INSERT INTO {table} VALUES (3, 'c', '2020-01-01 00:00:00')"),
+            ],
+        )
         .await;
         // Row 3 has the timestamp already passed but a higher id: timestamp+incrementing finds it.
-        let names: Vec<Value> = values(&source.poll().await.expect("poll")).iter().map(|v| v["name"].clone()).collect();
+        let names: Vec<Value> = values(&source.poll().await.expect("poll"))
+            .iter()
+            .map(|v| v["name"].clone())
+            .collect();
         assert_eq!(names, [json!("c"), json!("a2")], "{kind}");
         source.close().await;
     }
@@ -157,35 +201,79 @@ async fn bulk_reads_the_whole_table_and_bad_configs_name_the_key() {
     let dir = tempfile::tempdir().expect("dir");
     for (kind, url) in databases(&dir) {
         let table = unique("bulk");
-        sql(&url, &[
-            format!("CREATE TABLE {table} (id BIGINT PRIMARY KEY, n DOUBLE PRECISION, ok BOOLEAN)"),
-            format!("INSERT INTO {table} VALUES (1, 1.5, TRUE), (2, NULL, FALSE)"),
-        ])
+        sql(
+            &url,
+            &[
+                format!("CREATE TABLE {table} (id BIGINT PRIMARY KEY, n DOUBLE PRECISION, ok BOOLEAN)"),
+                format!("INSERT INTO {table} VALUES (1, 1.5, TRUE), (2, NULL, FALSE)"),
+            ],
+        )
         .await;
-        let settings = config(&[("connection.url", &url), ("mode", "bulk"), ("table.whitelist", &table), ("topic.prefix", "")]);
+        let settings = config(&[
+            ("connection.url", &url),
+            ("mode", "bulk"),
+            ("table.whitelist", &table),
+            ("topic.prefix", ""),
+        ]);
         let mut source = DbSource::open(DbSourceConfig::from_config(&settings).expect("config"), &HashMap::new())
             .await
             .expect("open");
         let rows = values(&source.poll().await.expect("poll"));
-        assert_eq!(rows, [json!({"id": 1, "n": 1.5, "ok": true}), json!({"id": 2, "n": null, "ok": false})], "{kind}");
+        assert_eq!(
+            rows,
+            [
+                json!({"id": 1, "n": 1.5, "ok": true}),
+                json!({"id": 2, "n": null, "ok": false})
+            ],
+            "{kind}"
+        );
         source.close().await;
     }
-    let key = |pairs: &[(&str, &str)]| DbSourceConfig::from_config(&config(pairs)).err().and_then(|e| e.config_key().map(str::to_owned));
+    let key = |pairs: &[(&str, &str)]| {
+        DbSourceConfig::from_config(&config(pairs))
+            .err()
+            .and_then(|e| e.config_key().map(str::to_owned))
+    };
     assert_eq!(key(&[("mode", "bulk")]).as_deref(), Some("connection.url"));
-    assert_eq!(key(&[("connection.url", "sqlite:x"), ("mode", "sometimes")]).as_deref(), Some("mode"));
     assert_eq!(
-        key(&[("connection.url", "sqlite:x"), ("mode", "incrementing"), ("table.whitelist", "t"), ("topic.prefix", "")]).as_deref(),
+        key(&[("connection.url", "sqlite:x"), ("mode", "sometimes")]).as_deref(),
+        Some("mode")
+    );
+    assert_eq!(
+        key(&[
+            ("connection.url", "sqlite:x"),
+            ("mode", "incrementing"),
+            ("table.whitelist", "t"),
+            ("topic.prefix", "")
+        ])
+        .as_deref(),
         Some("incrementing.column.name")
     );
-    let sink_key = |pairs: &[(&str, &str)]| DbSinkConfig::from_config(&config(pairs)).err().and_then(|e| e.config_key().map(str::to_owned));
-    assert_eq!(sink_key(&[("connection.url", "sqlite:x"), ("insert.mode", "upsert")]).as_deref(), Some("pk.mode"));
+    let sink_key = |pairs: &[(&str, &str)]| {
+        DbSinkConfig::from_config(&config(pairs))
+            .err()
+            .and_then(|e| e.config_key().map(str::to_owned))
+    };
     assert_eq!(
-        sink_key(&[("connection.url", "sqlite:x"), ("delete.enabled", "true"), ("pk.mode", "record_value"), ("pk.fields", "id")]).as_deref(),
+        sink_key(&[("connection.url", "sqlite:x"), ("insert.mode", "upsert")]).as_deref(),
+        Some("pk.mode")
+    );
+    assert_eq!(
+        sink_key(&[
+            ("connection.url", "sqlite:x"),
+            ("delete.enabled", "true"),
+            ("pk.mode", "record_value"),
+            ("pk.fields", "id")
+        ])
+        .as_deref(),
         Some("delete.enabled")
     );
     let missing = DbSource::open(
         DbSourceConfig::from_config(&config(&[
-            ("connection.url", &format!("sqlite:{}?mode=rwc", dir.path().join("other.db").display())),
+            (
+                "connection.url",
+                &format!("sqlite:{}?mode=rwc", dir.path().join("other.db").display()),
+            ),
             ("mode", "bulk"),
             ("table.whitelist", "no_such_table"),
             ("topic.prefix", ""),
@@ -232,7 +320,9 @@ async fn the_upsert_sink_converges_deletes_on_tombstones_and_returns_what_it_can
             ("auto.create", "true"),
             ("auto.evolve", "true"),
         ]);
-        let mut sink = DbSink::open(DbSinkConfig::from_config(&settings).expect("config")).await.expect("open");
+        let mut sink = DbSink::open(DbSinkConfig::from_config(&settings).expect("config"))
+            .await
+            .expect("open");
         let batch = vec![
             record(&table, json!({"id": 1}), Some(json!({"v": "a", "n": 1}))),
             record(&table, json!({"id": 2}), Some(json!({"v": "b", "n": 2}))),
@@ -244,8 +334,16 @@ async fn the_upsert_sink_converges_deletes_on_tombstones_and_returns_what_it_can
         let failures = sink.put(&batch).await.expect("put");
         assert_eq!(failures.len(), 1, "{kind}: {failures:?}");
         assert_eq!(failures[0].index, 3);
-        assert!(failures[0].reason.contains("not a JSON object"), "{kind}: {}", failures[0].reason);
-        assert_eq!(rows(&url, &table).await, [(1, Some("a2".to_owned())), (4, Some("d".to_owned()))], "{kind}");
+        assert!(
+            failures[0].reason.contains("not a JSON object"),
+            "{kind}: {}",
+            failures[0].reason
+        );
+        assert_eq!(
+            rows(&url, &table).await,
+            [(1, Some("a2".to_owned())), (4, Some("d".to_owned()))],
+            "{kind}"
+        );
 
         // Later batches: updates, a delete, a new column (auto.evolve), and a value the column
         // type refuses (PostgreSQL types its columns; SQLite takes it).
@@ -282,10 +380,13 @@ async fn rows_flow_from_a_table_through_a_topic_into_another_table() {
     let worker = support::RunningWorker::start(&bootstrap).await;
     for (kind, url) in databases(&dir) {
         let (from, into) = (unique("orders"), unique("orders_copy"));
-        sql(&url, &[
-            format!("CREATE TABLE {from} (id BIGINT PRIMARY KEY, v TEXT, n BIGINT)"),
-            format!("INSERT INTO {from} VALUES (1, 'a', 1), (2, 'b', 2)"),
-        ])
+        sql(
+            &url,
+            &[
+                format!("CREATE TABLE {from} (id BIGINT PRIMARY KEY, v TEXT, n BIGINT)"),
+                format!("INSERT INTO {from} VALUES (1, 'a', 1), (2, 'b', 2)"),
+            ],
+        )
         .await;
         let topic = format!("rows-{from}");
         let source = json!({
@@ -346,7 +447,11 @@ async fn rows_flow_from_a_table_through_a_topic_into_another_table() {
             producer.send(record).await.expect("send").await.expect("delivered");
         }
         producer.close().await.expect("close");
-        let want_sqlite = [(1, Some("a3".to_owned())), (3, Some("c".to_owned())), (7, Some("bad".to_owned()))];
+        let want_sqlite = [
+            (1, Some("a3".to_owned())),
+            (3, Some("c".to_owned())),
+            (7, Some("bad".to_owned())),
+        ];
         let want_pg = [(1, Some("a3".to_owned())), (3, Some("c".to_owned()))];
         support::eventually(60, &format!("{kind}: the copy converges"), || async {
             let got = try_rows(&url, &into).await;
@@ -366,19 +471,28 @@ async fn rows_flow_from_a_table_through_a_topic_into_another_table() {
             consumer.subscribe([format!("dlq-{from}")]).expect("subscribe");
             let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
             let dead = loop {
-                let polled = consumer.poll(std::time::Duration::from_millis(100)).await.expect("poll");
+                let polled = consumer
+                    .poll(std::time::Duration::from_millis(100))
+                    .await
+                    .expect("poll");
                 if let Some(record) = polled.into_iter().next() {
                     break record;
                 }
                 assert!(tokio::time::Instant::now() < deadline, "no dead letter within 60 s");
             };
             assert_eq!(dead.key.as_deref(), Some(&br#"{"id":7}"#[..]));
-            let reason = String::from_utf8_lossy(dead.header("__connect.errors.exception.message").expect("reason")).into_owned();
+            let reason = String::from_utf8_lossy(dead.header("__connect.errors.exception.message").expect("reason"))
+                .into_owned();
             assert!(reason.contains("bigint"), "{reason}");
-            assert_eq!(dead.header("__connect.errors.stage").map(|s| s.as_ref()), Some(&b"TASK_PUT"[..]));
+            assert_eq!(
+                dead.header("__connect.errors.stage").map(|s| s.as_ref()),
+                Some(&b"TASK_PUT"[..])
+            );
             consumer.close().await.expect("close");
         }
-        let (_, status, _) = worker.call("GET", &format!("/connectors/sink-{from}/status"), None).await;
+        let (_, status, _) = worker
+            .call("GET", &format!("/connectors/sink-{from}/status"), None)
+            .await;
         assert_eq!(status["tasks"][0]["state"], "RUNNING", "{kind}: {status}");
     }
     worker.shutdown().await;

@@ -48,7 +48,9 @@ async fn wait_state(worker: &RunningWorker, name: &str, state: &str, tasks: usiz
         let (code, status, _) = worker.call("GET", &format!("/connectors/{name}/status"), None).await;
         let ok = code == 200
             && status["connector"]["state"] == state
-            && status["tasks"].as_array().is_some_and(|t| t.len() == tasks && t.iter().all(|t| t["state"] == state));
+            && status["tasks"]
+                .as_array()
+                .is_some_and(|t| t.len() == tasks && t.iter().all(|t| t["state"] == state));
         ok.then_some(status)
     })
     .await
@@ -71,7 +73,10 @@ async fn worker_root_and_plugins() {
     let (code, root, _) = worker.call("GET", "/", None).await;
     assert_eq!(code, 200);
     assert_eq!(root["version"], env!("CARGO_PKG_VERSION"));
-    assert!(root["kafka_cluster_id"].as_str().is_some_and(|id| !id.is_empty()), "{root}");
+    assert!(
+        root["kafka_cluster_id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{root}"
+    );
 
     let (code, plugins, _) = worker.call("GET", "/connector-plugins", None).await;
     assert_eq!(code, 200);
@@ -90,13 +95,17 @@ async fn worker_root_and_plugins() {
             ("io.rill.connect.jdbc.JdbcSinkConnector", "sink"),
         ]
     );
-    let (code, all, _) = worker.call("GET", "/connector-plugins?connectorsOnly=false", None).await;
+    let (code, all, _) = worker
+        .call("GET", "/connector-plugins?connectorsOnly=false", None)
+        .await;
     assert_eq!(code, 200);
     let all = all.as_array().expect("an array");
     assert!(all.iter().any(|p| p["type"] == "converter"), "{all:?}");
     assert!(all.iter().any(|p| p["type"] == "transformation"), "{all:?}");
 
-    let (code, defs, _) = worker.call("GET", "/connector-plugins/FileStreamSink/config", None).await;
+    let (code, defs, _) = worker
+        .call("GET", "/connector-plugins/FileStreamSink/config", None)
+        .await;
     assert_eq!(code, 200);
     let topics = defs
         .as_array()
@@ -106,10 +115,21 @@ async fn worker_root_and_plugins() {
         .expect("topics is a key");
     assert_eq!(topics["type"], "LIST");
     assert_eq!(topics["required"], true);
-    for key in ["default_value", "importance", "documentation", "group", "order_in_group", "width", "display_name", "dependents"] {
+    for key in [
+        "default_value",
+        "importance",
+        "documentation",
+        "group",
+        "order_in_group",
+        "width",
+        "display_name",
+        "dependents",
+    ] {
         assert!(topics.get(key).is_some(), "{key} missing in {topics}");
     }
-    let (code, error, _) = worker.call("GET", "/connector-plugins/NoSuchConnector/config", None).await;
+    let (code, error, _) = worker
+        .call("GET", "/connector-plugins/NoSuchConnector/config", None)
+        .await;
     assert_eq!((code, error["error_code"].as_u64()), (404, Some(404)));
 
     // Validation: always 200, errors on the keys at fault.
@@ -120,7 +140,11 @@ async fn worker_root_and_plugins() {
     assert_eq!(code, 200);
     assert_eq!(report["error_count"], 0, "{report}");
     assert_eq!(report["name"], "io.rill.connect.file.FileSinkConnector");
-    assert!(report["groups"].as_array().is_some_and(|g| g.contains(&json!("Common"))));
+    assert!(
+        report["groups"]
+            .as_array()
+            .is_some_and(|g| g.contains(&json!("Common")))
+    );
     let bad = json!({ "connector.class": "FileStreamSink", "file": "/tmp/x" });
     let (code, report, _) = worker
         .call("PUT", "/connector-plugins/FileStreamSink/config/validate", Some(&bad))
@@ -133,8 +157,14 @@ async fn worker_root_and_plugins() {
         .iter()
         .find(|c| c["value"]["name"] == "topics")
         .expect("topics reported");
-    assert!(topics["value"]["errors"][0].as_str().is_some_and(|e| e.contains("topics")), "{topics}");
-    let wrong = json!({ "connector.class": "FileStreamSink", "topics": "in", "file": "/tmp/x", "errors.tolerance": "some" });
+    assert!(
+        topics["value"]["errors"][0]
+            .as_str()
+            .is_some_and(|e| e.contains("topics")),
+        "{topics}"
+    );
+    let wrong =
+        json!({ "connector.class": "FileStreamSink", "topics": "in", "file": "/tmp/x", "errors.tolerance": "some" });
     let (_, report, _) = worker
         .call("PUT", "/connector-plugins/FileStreamSink/config/validate", Some(&wrong))
         .await;
@@ -145,9 +175,18 @@ async fn worker_root_and_plugins() {
         .find(|c| c["value"]["name"] == "errors.tolerance")
         .expect("errors.tolerance reported");
     assert_eq!(report["error_count"], 1, "{report}");
-    assert!(tolerance["value"]["errors"][0].as_str().is_some_and(|e| e.contains("some")), "{tolerance}");
+    assert!(
+        tolerance["value"]["errors"][0]
+            .as_str()
+            .is_some_and(|e| e.contains("some")),
+        "{tolerance}"
+    );
     let (code, _, _) = worker
-        .call("PUT", "/connector-plugins/FileStreamSource/config/validate", Some(&good))
+        .call(
+            "PUT",
+            "/connector-plugins/FileStreamSource/config/validate",
+            Some(&good),
+        )
         .await;
     assert_eq!(code, 400, "a class that is not the URL's plugin");
 
@@ -167,7 +206,10 @@ async fn connector_lifecycle_through_the_api() {
     let body = json!({ "name": "sink", "config": sink_config(&out) });
     let (code, info, head) = worker.call("POST", "/connectors", Some(&body)).await;
     assert_eq!(code, 201, "{info}");
-    assert!(head.to_ascii_lowercase().contains("location: /connectors/sink"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("location: /connectors/sink"),
+        "{head}"
+    );
     assert_eq!(info["name"], "sink");
     assert_eq!(info["type"], "sink");
     assert_eq!(info["config"]["name"], "sink");
@@ -179,7 +221,10 @@ async fn connector_lifecycle_through_the_api() {
     let invalid = json!({ "name": "broken", "config": { "connector.class": "FileStreamSink", "file": "/tmp/x" } });
     let (code, error, _) = worker.call("POST", "/connectors", Some(&invalid)).await;
     assert_eq!(code, 400, "{error}");
-    assert!(error["message"].as_str().is_some_and(|m| m.contains("topics")), "{error}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| m.contains("topics")),
+        "{error}"
+    );
     let (code, _, _) = worker.call("POST", "/connectors", None).await;
     assert_eq!(code, 400, "no body");
 
@@ -195,7 +240,10 @@ async fn connector_lifecycle_through_the_api() {
     assert_eq!((code, &got), (200, &info));
     let (code, error, _) = worker.call("GET", "/connectors/nope", None).await;
     assert_eq!(code, 404);
-    assert_eq!(error, json!({ "error_code": 404, "message": "Connector nope not found" }));
+    assert_eq!(
+        error,
+        json!({ "error_code": 404, "message": "Connector nope not found" })
+    );
     let (code, config, _) = worker.call("GET", "/connectors/sink/config", None).await;
     assert_eq!(code, 200);
     assert_eq!(config["topics"], "in");
@@ -208,7 +256,10 @@ async fn connector_lifecycle_through_the_api() {
     assert_eq!(status["type"], "sink");
     assert_eq!(status["connector"]["worker_id"], worker.address.to_string());
     assert_eq!(status["tasks"][0]["id"], 0);
-    assert!(status["tasks"][0].get("trace").is_none(), "no trace while running: {status}");
+    assert!(
+        status["tasks"][0].get("trace").is_none(),
+        "no trace while running: {status}"
+    );
     let (code, task, _) = worker.call("GET", "/connectors/sink/tasks/0/status", None).await;
     assert_eq!((code, &task["id"], &task["state"]), (200, &json!(0), &json!("RUNNING")));
     let (code, _, _) = worker.call("GET", "/connectors/sink/tasks/7/status", None).await;
@@ -236,11 +287,18 @@ async fn connector_lifecycle_through_the_api() {
     let (code, body, _) = worker.call("POST", "/connectors/sink/restart", None).await;
     assert_eq!((code, body), (204, Value::Null));
     let (code, status, _) = worker
-        .call("POST", "/connectors/sink/restart?includeTasks=true&onlyFailed=false", None)
+        .call(
+            "POST",
+            "/connectors/sink/restart?includeTasks=true&onlyFailed=false",
+            None,
+        )
         .await;
     assert_eq!(code, 202);
     assert_eq!(status["name"], "sink");
-    assert!(["RESTARTING", "RUNNING"].contains(&status["tasks"][0]["state"].as_str().unwrap_or_default()), "{status}");
+    assert!(
+        ["RESTARTING", "RUNNING"].contains(&status["tasks"][0]["state"].as_str().unwrap_or_default()),
+        "{status}"
+    );
     let (code, _, _) = worker.call("POST", "/connectors/sink/tasks/0/restart", None).await;
     assert_eq!(code, 204);
     let (code, _, _) = worker.call("POST", "/connectors/sink/tasks/3/restart", None).await;
@@ -262,14 +320,20 @@ async fn connector_lifecycle_through_the_api() {
     let rewind = json!({ "offsets": [{ "partition": { "kafka_topic": "in", "kafka_partition": 0 }, "offset": { "kafka_offset": 3 } }] });
     let (code, error, _) = worker.call("PATCH", "/connectors/sink/offsets", Some(&rewind)).await;
     assert_eq!(code, 400);
-    assert!(error["message"].as_str().is_some_and(|m| m.contains("STOPPED")), "{error}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| m.contains("STOPPED")),
+        "{error}"
+    );
     let (code, _, _) = worker.call("PUT", "/connectors/sink/stop", None).await;
     assert_eq!(code, 204);
     let status = wait_state(&worker, "sink", "STOPPED", 0).await;
     assert_eq!(status["tasks"], json!([]));
     let (code, message, _) = worker.call("PATCH", "/connectors/sink/offsets", Some(&rewind)).await;
     assert_eq!(code, 200, "{message}");
-    assert_eq!(message["message"], "The offsets for this connector have been altered successfully");
+    assert_eq!(
+        message["message"],
+        "The offsets for this connector have been altered successfully"
+    );
     let (_, offsets, _) = worker.call("GET", "/connectors/sink/offsets", None).await;
     assert_eq!(offsets["offsets"][0]["offset"]["kafka_offset"], 3);
     // Resumed, the sink goes on from offset 3: d and e come again.
@@ -280,7 +344,10 @@ async fn connector_lifecycle_through_the_api() {
     wait_state(&worker, "sink", "STOPPED", 0).await;
     let (code, message, _) = worker.call("DELETE", "/connectors/sink/offsets", None).await;
     assert_eq!(code, 200);
-    assert_eq!(message["message"], "The offsets for this connector have been reset successfully");
+    assert_eq!(
+        message["message"],
+        "The offsets for this connector have been reset successfully"
+    );
     let (_, offsets, _) = worker.call("GET", "/connectors/sink/offsets", None).await;
     assert_eq!(offsets, json!({ "offsets": [] }));
 
@@ -295,7 +362,9 @@ async fn connector_lifecycle_through_the_api() {
     let (code, _, _) = worker.call("PUT", "/connectors/sink/config", Some(&mismatch)).await;
     assert_eq!(code, 400, "a name that is not the URL's");
     let second = dir.path().join("second.txt");
-    let (code, info, _) = worker.call("PUT", "/connectors/second/config", Some(&sink_config(&second))).await;
+    let (code, info, _) = worker
+        .call("PUT", "/connectors/second/config", Some(&sink_config(&second)))
+        .await;
     assert_eq!(code, 201, "{info}");
     assert_eq!(info["name"], "second");
     let patch = json!({ "errors.log.enable": null, "tasks.max": "2" });
@@ -337,7 +406,8 @@ async fn a_source_shows_its_offsets_and_configs_and_states_survive_a_worker_rest
     let (code, info, _) = worker.call("POST", "/connectors", Some(&source)).await;
     assert_eq!(code, 201, "{info}");
     assert_eq!(info["type"], "source");
-    let sink = json!({ "name": "paused-sink", "config": sink_config(&dir.path().join("o.txt")), "initial_state": "PAUSED" });
+    let sink =
+        json!({ "name": "paused-sink", "config": sink_config(&dir.path().join("o.txt")), "initial_state": "PAUSED" });
     let (code, _, _) = worker.call("POST", "/connectors", Some(&sink)).await;
     assert_eq!(code, 201);
     wait_state(&worker, "paused-sink", "PAUSED", 1).await;
@@ -381,7 +451,9 @@ async fn a_failed_task_shows_why_and_is_restarted_with_backoff() {
     let mut config = sink_config(&out);
     config["task.restart.backoff.ms"] = json!("50");
     config["task.restart.backoff.max.ms"] = json!("200");
-    let (code, _, _) = worker.call("POST", "/connectors", Some(&json!({ "name": "s", "config": config }))).await;
+    let (code, _, _) = worker
+        .call("POST", "/connectors", Some(&json!({ "name": "s", "config": config })))
+        .await;
     assert_eq!(code, 201);
     produce(&bootstrap, "in", &["x"]).await;
     let failed = eventually(30, "the task to fail", || async {
@@ -414,7 +486,9 @@ async fn records_a_sink_cannot_read_go_to_the_dead_letter_topic_with_the_reason(
     config["value.converter"] = json!("org.apache.kafka.connect.json.JsonConverter");
     config["errors.tolerance"] = json!("all");
     config["errors.deadletterqueue.topic.name"] = json!("dlq");
-    let (code, _, _) = worker.call("POST", "/connectors", Some(&json!({ "name": "j", "config": config }))).await;
+    let (code, _, _) = worker
+        .call("POST", "/connectors", Some(&json!({ "name": "j", "config": config })))
+        .await;
     assert_eq!(code, 201);
     produce(&bootstrap, "in", &["{\"a\":1}", "not json", "{\"a\":2}"]).await;
     assert_eq!(wait_lines(&out, 2).await, ["{\"a\":1}", "{\"a\":2}"]);
@@ -428,7 +502,10 @@ async fn records_a_sink_cannot_read_go_to_the_dead_letter_topic_with_the_reason(
     consumer.subscribe(["dlq"]).expect("subscribe");
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     let record = loop {
-        let polled = consumer.poll(std::time::Duration::from_millis(100)).await.expect("poll");
+        let polled = consumer
+            .poll(std::time::Duration::from_millis(100))
+            .await
+            .expect("poll");
         if let Some(record) = polled.into_iter().next() {
             break record;
         }

@@ -23,7 +23,11 @@ async fn read(bootstrap: &str, topic: &str, want: usize) -> Vec<ConsumerRecord> 
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut records = Vec::new();
     while records.len() < want {
-        assert!(Instant::now() < deadline, "{} of {want} records in {topic}", records.len());
+        assert!(
+            Instant::now() < deadline,
+            "{} of {want} records in {topic}",
+            records.len()
+        );
         records.extend(consumer.poll(Duration::from_millis(100)).await.expect("poll"));
     }
     consumer.close().await.expect("close");
@@ -56,7 +60,13 @@ async fn file_lines_are_transformed_and_a_line_that_fails_goes_to_the_dead_lette
         "errors.tolerance": "all",
         "errors.deadletterqueue.topic.name": "numbers-dlq",
     });
-    let (code, info, _) = worker.call("POST", "/connectors", Some(&json!({ "name": "nums", "config": config }))).await;
+    let (code, info, _) = worker
+        .call(
+            "POST",
+            "/connectors",
+            Some(&json!({ "name": "nums", "config": config })),
+        )
+        .await;
     assert_eq!(code, 201, "{info}");
 
     let records = read(&bootstrap, "numbers", 3).await;
@@ -75,12 +85,21 @@ async fn file_lines_are_transformed_and_a_line_that_fails_goes_to_the_dead_lette
     assert!(records[0].header("file.path").is_some(), "the file headers stay");
 
     let dead = read(&bootstrap, "numbers-dlq", 1).await;
-    let header = |name: &str| String::from_utf8_lossy(dead[0].header(name).unwrap_or_else(|| panic!("{name}"))).into_owned();
+    let header =
+        |name: &str| String::from_utf8_lossy(dead[0].header(name).unwrap_or_else(|| panic!("{name}"))).into_owned();
     assert_eq!(header("__connect.errors.stage"), "TRANSFORMATION");
     assert_eq!(header("__connect.errors.topic"), "lines");
     assert_eq!(header("__connect.errors.connector.name"), "nums");
-    assert!(header("__connect.errors.exception.message").contains("num"), "{}", header("__connect.errors.exception.message"));
-    assert_eq!(dead[0].value.as_deref(), Some(&b"\"x\""[..]), "the line as it was before the transforms");
+    assert!(
+        header("__connect.errors.exception.message").contains("num"),
+        "{}",
+        header("__connect.errors.exception.message")
+    );
+    assert_eq!(
+        dead[0].value.as_deref(),
+        Some(&b"\"x\""[..]),
+        "the line as it was before the transforms"
+    );
     let (_, status, _) = worker.call("GET", "/connectors/nums/status", None).await;
     assert_eq!(status["tasks"][0]["state"], "RUNNING", "{status}");
     worker.shutdown().await;

@@ -33,6 +33,8 @@ enum PerfAction {
     Streams(super::perf_streams::StreamsArgs),
     /// Tail a generated log into a topic with the Connect file source and report MB/s.
     ConnectFile(super::perf_connect::ConnectFileArgs),
+    /// Upsert records into a database through the Connect database sink and report rows/s.
+    ConnectDbSink(super::perf_connect::ConnectDbSinkArgs),
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +90,7 @@ pub(crate) fn run(args: PerfArgs) -> anyhow::Result<()> {
             PerfAction::Consume(a) => consume(&args.client, a).await,
             PerfAction::Streams(a) => super::perf_streams::run(&args.client, a).await,
             PerfAction::ConnectFile(a) => super::perf_connect::file(&args.client, a).await,
+            PerfAction::ConnectDbSink(a) => super::perf_connect::db_sink(a).await,
         }
     })
 }

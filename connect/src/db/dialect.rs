@@ -54,7 +54,11 @@ impl Pool {
                 .create_if_missing(true)
                 .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
                 .busy_timeout(std::time::Duration::from_secs(10));
-            let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(failed)?;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await
+                .map_err(failed)?;
             Ok(Self::Sqlite(pool))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let mut options = sqlx::postgres::PgConnectOptions::from_str(url).map_err(failed)?;
@@ -64,10 +68,17 @@ impl Pool {
             if let Some(password) = password {
                 options = options.password(password);
             }
-            let pool = PgPoolOptions::new().max_connections(4).connect_with(options).await.map_err(failed)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await
+                .map_err(failed)?;
             Ok(Self::Postgres(pool))
         } else {
-            Err(DbError::config("connection.url", format!("{}: not sqlite:... or postgres://...", redact(url))))
+            Err(DbError::config(
+                "connection.url",
+                format!("{}: not sqlite:... or postgres://...", redact(url)),
+            ))
         }
     }
 
@@ -193,7 +204,10 @@ pub(crate) fn pg_row(row: &PgRow) -> Map<String, Value> {
                 "INT2" => row.try_get::<i16, _>(i).map(Value::from).unwrap_or_default(),
                 "INT4" => row.try_get::<i32, _>(i).map(Value::from).unwrap_or_default(),
                 "INT8" => row.try_get::<i64, _>(i).map(Value::from).unwrap_or_default(),
-                "FLOAT4" => row.try_get::<f32, _>(i).map(|f| float(f64::from(f))).unwrap_or_default(),
+                "FLOAT4" => row
+                    .try_get::<f32, _>(i)
+                    .map(|f| float(f64::from(f)))
+                    .unwrap_or_default(),
                 "FLOAT8" => row.try_get::<f64, _>(i).map(float).unwrap_or_default(),
                 "BOOL" => row.try_get::<bool, _>(i).map(Value::from).unwrap_or_default(),
                 "JSON" | "JSONB" => row.try_get::<Value, _>(i).unwrap_or_default(),

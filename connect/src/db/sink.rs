@@ -63,22 +63,40 @@ impl DbSinkConfig {
             Some("record_key") => PkMode::RecordKey,
             Some("record_value") => PkMode::RecordValue,
             Some(other) => {
-                return Err(DbError::config("pk.mode", format!("{other}: not none, record_key or record_value")));
+                return Err(DbError::config(
+                    "pk.mode",
+                    format!("{other}: not none, record_key or record_value"),
+                ));
             }
         };
         let pk_fields: Vec<String> = config
             .get("pk.fields")
-            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default();
         if upsert && pk_mode == PkMode::None {
-            return Err(DbError::config("pk.mode", "insert.mode=upsert needs a primary key (record_key or record_value)"));
+            return Err(DbError::config(
+                "pk.mode",
+                "insert.mode=upsert needs a primary key (record_key or record_value)",
+            ));
         }
         if pk_mode == PkMode::RecordValue && pk_fields.is_empty() {
-            return Err(DbError::config("pk.fields", "pk.mode=record_value needs the key's value fields"));
+            return Err(DbError::config(
+                "pk.fields",
+                "pk.mode=record_value needs the key's value fields",
+            ));
         }
         let delete_enabled = flag(config, "delete.enabled")?;
         if delete_enabled && pk_mode != PkMode::RecordKey {
-            return Err(DbError::config("delete.enabled", "deleting on tombstones needs pk.mode=record_key"));
+            return Err(DbError::config(
+                "delete.enabled",
+                "deleting on tombstones needs pk.mode=record_key",
+            ));
         }
         let batch_size = match get("batch.size") {
             None => 3_000,
@@ -105,7 +123,7 @@ impl DbSinkConfig {
 }
 
 /// What a record asks of its table.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Op {
     /// Write this row (columns in the row's order).
     Write(Map<String, Value>),
@@ -173,7 +191,12 @@ impl DbSink {
                     }
                 }
                 Some(primitive) => {
-                    let column = self.config.pk_fields.first().cloned().unwrap_or_else(|| "id".to_owned());
+                    let column = self
+                        .config
+                        .pk_fields
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| "id".to_owned());
                     Ok(Map::from_iter([(column, primitive.clone())]))
                 }
             },
@@ -195,13 +218,18 @@ impl DbSink {
         }
     }
 
-    /// What `record` asks, or why it cannot be written.
-    fn op_of(&self, record: &ConnectRecord) -> Result<Option<Op>, String> {
+    /// What `record` asks (and its key as text), or why it cannot be written.
+    fn op_of(&self, record: &ConnectRecord) -> Result<Option<(String, Op)>, String> {
         let key = self.key_of(record)?;
+        let key_text = if key.is_empty() {
+            String::new()
+        } else {
+            Value::Object(key.clone()).to_string()
+        };
         match &record.value {
             None | Some(Value::Null) => {
                 if self.config.delete_enabled {
-                    Ok(Some(Op::Delete(key)))
+                    Ok(Some((key_text, Op::Delete(key))))
                 } else {
                     // A tombstone without delete.enabled writes nothing.
                     Ok(None)
@@ -212,9 +240,12 @@ impl DbSink {
                 for (k, v) in fields {
                     row.entry(k.clone()).or_insert_with(|| v.clone());
                 }
-                Ok(Some(Op::Write(row)))
+                Ok(Some((key_text, Op::Write(row))))
             }
-            Some(other) => Err(format!("the record value is not a JSON object: {}", truncate(&other.to_string()))),
+            Some(other) => Err(format!(
+                "the record value is not a JSON object: {}",
+                truncate(&other.to_string())
+            )),
         }
     }
 
@@ -227,14 +258,10 @@ impl DbSink {
         let mut last_of_key: HashMap<(String, String), usize> = HashMap::new();
         for (index, record) in records.iter().enumerate() {
             match self.op_of(record) {
-                Ok(Some(op)) => {
+                Ok(Some((key, op))) => {
                     let table = self.config.table_format.replace("${topic}", &record.topic);
                     let ops = per_table.entry(table.clone()).or_default();
                     if self.config.pk_mode != PkMode::None {
-                        let key = match &op {
-                            Op::Write(row) => key_text(row, &self.key_fields(record)),
-                            Op::Delete(key) => Value::Object(key.clone()).to_string(),
-                        };
                         if let Some(previous) = last_of_key.insert((table, key), ops.len()) {
                             // Superseded: it counts as written.
                             ops[previous].1 = Op::Delete(Map::new());
@@ -257,10 +284,6 @@ impl DbSink {
         Ok(failures)
     }
 
-    fn key_fields(&self, record: &ConnectRecord) -> Vec<String> {
-        self.key_of(record).map(|k| k.keys().cloned().collect()).unwrap_or_default()
-    }
-
     /// Makes sure `table` exists with the columns `ops` need (as the config allows).
     async fn prepare(&mut self, table: &str, ops: &[(usize, Op)]) -> Result<(), DbError> {
         let dialect = self.pool.dialect();
@@ -275,7 +298,9 @@ impl DbSink {
                 },
             );
         }
-        let Some(known) = self.tables.get(table) else { return Ok(()) };
+        let Some(known) = self.tables.get(table) else {
+            return Ok(());
+        };
         // The columns the rows have that the table has not, with a type from a first value.
         let mut missing: Vec<(String, &'static str)> = Vec::new();
         for (_, op) in ops {
@@ -293,7 +318,9 @@ impl DbSink {
             let key: Vec<String> = ops
                 .iter()
                 .find_map(|(_, op)| match op {
-                    Op::Write(row) if self.config.pk_mode != PkMode::None => Some(row.keys().cloned().collect::<Vec<_>>()),
+                    Op::Write(row) if self.config.pk_mode != PkMode::None => {
+                        Some(row.keys().cloned().collect::<Vec<_>>())
+                    }
                     _ => None,
                 })
                 .map(|_| self.pk_columns(ops))
@@ -309,16 +336,28 @@ impl DbSink {
                 let quoted: Vec<String> = key.iter().map(|c| dialect.quote(c)).collect();
                 columns.push(format!("PRIMARY KEY ({})", quoted.join(", ")));
             }
-            let sql = format!("CREATE TABLE IF NOT EXISTS {} ({})", dialect.quote(table), columns.join(", "));
-            self.execute(&sql).await.map_err(DbError::statement("creating the table", table))?;
+            let sql = format!(
+                "CREATE TABLE IF NOT EXISTS {} ({})",
+                dialect.quote(table),
+                columns.join(", ")
+            );
+            self.execute(&sql)
+                .await
+                .map_err(DbError::statement("creating the table", table))?;
             tracing::info!(table, "created a table");
             self.tables.remove(table);
             return Box::pin(self.prepare(table, ops)).await;
         }
         if !missing.is_empty() && self.config.auto_evolve {
             for (column, kind) in &missing {
-                let sql = format!("ALTER TABLE {} ADD COLUMN {} {kind}", dialect.quote(table), dialect.quote(column));
-                self.execute(&sql).await.map_err(DbError::statement("adding a column", table))?;
+                let sql = format!(
+                    "ALTER TABLE {} ADD COLUMN {} {kind}",
+                    dialect.quote(table),
+                    dialect.quote(column)
+                );
+                self.execute(&sql)
+                    .await
+                    .map_err(DbError::statement("adding a column", table))?;
                 tracing::info!(table, column, "added a column");
             }
             self.tables.remove(table);
@@ -354,6 +393,39 @@ impl DbSink {
     /// by record to find the ones it refuses.
     async fn write(&mut self, table: &str, ops: &[(usize, Op)]) -> Result<Vec<RecordFailure>, DbError> {
         self.prepare(table, ops).await?;
+        let key = self.tables.get(table).map(|t| t.key.clone()).unwrap_or_default();
+        if self.pool.dialect() == Dialect::Sqlite || key.is_empty() || ops.len() < 2 {
+            return self.write_lane(table, ops).await;
+        }
+        // PostgreSQL: two connections write at once, each key always on the same one (so its
+        // writes stay in order), to use the server's cores.
+        let (mut even, mut odd) = (Vec::new(), Vec::new());
+        for (index, op) in ops {
+            let values = match op {
+                Op::Write(row) | Op::Delete(row) => key.iter().map(|k| row.get(k).cloned().unwrap_or(Value::Null)),
+            };
+            let mut hasher = std::hash::DefaultHasher::new();
+            for value in values {
+                std::hash::Hash::hash(&value.to_string(), &mut hasher);
+            }
+            let lane = if std::hash::Hasher::finish(&hasher) % 2 == 0 {
+                &mut even
+            } else {
+                &mut odd
+            };
+            lane.push((*index, op.clone()));
+        }
+        let (a, b) = tokio::join!(self.write_lane(table, &even), self.write_lane(table, &odd));
+        let mut failures = a?;
+        failures.extend(b?);
+        Ok(failures)
+    }
+
+    /// Writes ops in one transaction; if the database refuses them, again one by one.
+    async fn write_lane(&self, table: &str, ops: &[(usize, Op)]) -> Result<Vec<RecordFailure>, DbError> {
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
         let statements = self.statements(table, ops);
         match self.run(&statements).await {
             Ok(()) => return Ok(Vec::new()),
@@ -383,7 +455,12 @@ impl DbSink {
             .map(|t| t.key.clone())
             .filter(|k| !k.is_empty())
             .unwrap_or_else(|| self.pk_columns(ops));
-        let column_type = |c: &str| known.and_then(|t| t.columns.get(c)).cloned().unwrap_or_else(|| "TEXT".to_owned());
+        let column_type = |c: &str| {
+            known
+                .and_then(|t| t.columns.get(c))
+                .cloned()
+                .unwrap_or_else(|| "TEXT".to_owned())
+        };
         let qtable = dialect.quote(table);
         let mut out = Vec::new();
         // Rows with the same columns go in one statement.
@@ -403,7 +480,13 @@ impl DbSink {
                     let conditions: Vec<String> = k
                         .keys()
                         .enumerate()
-                        .map(|(i, c)| format!("{} = {}", dialect.quote(c), cast(dialect, &dialect.param(i + 1), &column_type(c))))
+                        .map(|(i, c)| {
+                            format!(
+                                "{} = {}",
+                                dialect.quote(c),
+                                cast(dialect, &dialect.param(i + 1), &column_type(c))
+                            )
+                        })
                         .collect();
                     let sql = format!("DELETE FROM {qtable} WHERE {}", conditions.join(" AND "));
                     out.push((sql, k.values().map(|v| vec![text(v)]).collect()));
@@ -422,7 +505,11 @@ impl DbSink {
                 if updates.is_empty() {
                     format!(" ON CONFLICT ({}) DO NOTHING", target.join(", "))
                 } else {
-                    format!(" ON CONFLICT ({}) DO UPDATE SET {}", target.join(", "), updates.join(", "))
+                    format!(
+                        " ON CONFLICT ({}) DO UPDATE SET {}",
+                        target.join(", "),
+                        updates.join(", ")
+                    )
                 }
             } else {
                 String::new()
@@ -467,7 +554,11 @@ impl DbSink {
                                 format!("({})", params.join(", "))
                             })
                             .collect();
-                        let sql = format!("INSERT INTO {qtable} ({}) VALUES {}{upsert}", quoted.join(", "), values.join(", "));
+                        let sql = format!(
+                            "INSERT INTO {qtable} ({}) VALUES {}{upsert}",
+                            quoted.join(", "),
+                            values.join(", ")
+                        );
                         let params = part
                             .iter()
                             .flat_map(|r| columns.iter().map(|c| vec![r.get(c).and_then(sqlite_text)]))
@@ -490,7 +581,11 @@ impl DbSink {
                     let mut query = sqlx::query(AssertSqlSafe(sql.to_owned()));
                     let arrays = sql.starts_with("INSERT");
                     for param in params {
-                        query = if arrays { query.bind(param.clone()) } else { query.bind(param.first().cloned().flatten()) };
+                        query = if arrays {
+                            query.bind(param.clone())
+                        } else {
+                            query.bind(param.first().cloned().flatten())
+                        };
                     }
                     query.execute(&mut *tx).await?;
                 }
@@ -532,15 +627,6 @@ fn cast(dialect: Dialect, param: &str, column_type: &str) -> String {
     }
 }
 
-/// A row's key as text (to find later records of the same key in a batch).
-fn key_text(row: &Map<String, Value>, fields: &[String]) -> String {
-    let key: Map<String, Value> = fields
-        .iter()
-        .map(|f| (f.clone(), row.get(f).cloned().unwrap_or(Value::Null)))
-        .collect();
-    Value::Object(key).to_string()
-}
-
 fn truncate(text: &str) -> String {
     if text.len() <= 200 {
         return text.to_owned();
@@ -556,7 +642,11 @@ fn truncate(text: &str) -> String {
 fn is_connection(e: &sqlx::Error) -> bool {
     matches!(
         e,
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_)
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
     )
 }
 

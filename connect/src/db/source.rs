@@ -45,14 +45,22 @@ pub struct DbSourceConfig {
 fn list(config: &BTreeMap<String, String>, key: &str) -> Vec<String> {
     config
         .get(key)
-        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn number(config: &BTreeMap<String, String>, key: &str, default: i64) -> Result<i64, DbError> {
     match config.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) {
         None => Ok(default),
-        Some(v) => v.parse().map_err(|_| DbError::config(key, format!("{v} is not a number"))),
+        Some(v) => v
+            .parse()
+            .map_err(|_| DbError::config(key, format!("{v} is not a number"))),
     }
 }
 
@@ -160,7 +168,11 @@ impl DbSource {
         let dialect = pool.dialect();
         let ts_expr = (!config.timestamps.is_empty()).then(|| {
             let columns: Vec<String> = config.timestamps.iter().map(|c| dialect.quote(c)).collect();
-            let column = if columns.len() == 1 { columns[0].clone() } else { format!("COALESCE({})", columns.join(", ")) };
+            let column = if columns.len() == 1 {
+                columns[0].clone()
+            } else {
+                format!("COALESCE({})", columns.join(", "))
+            };
             dialect.epoch_millis(&column)
         });
         let extra = ts_expr.map(|e| format!(", {e} AS {TS}")).unwrap_or_default();
@@ -232,7 +244,9 @@ impl DbSource {
         let dialect = self.pool.dialect();
         for target in &mut self.targets {
             let (sql, binds) = statement(&self.config, dialect, target);
-            let rows = fetch(&self.pool, &sql, &binds).await.map_err(DbError::statement("polling", &target.name))?;
+            let rows = fetch(&self.pool, &sql, &binds)
+                .await
+                .map_err(DbError::statement("polling", &target.name))?;
             for mut row in rows {
                 let ts = row.remove(TS).and_then(|v| v.as_i64());
                 if let Some(column) = &self.config.incrementing {
@@ -280,7 +294,11 @@ impl DbSource {
 
 /// The statement that reads a target's new rows, and its parameters.
 fn statement(config: &DbSourceConfig, dialect: Dialect, target: &Target) -> (String, Vec<i64>) {
-    let inc = config.incrementing.as_deref().map(|c| dialect.quote(c)).unwrap_or_default();
+    let inc = config
+        .incrementing
+        .as_deref()
+        .map(|c| dialect.quote(c))
+        .unwrap_or_default();
     let ts = TS;
     let limit = config.batch_max_rows;
     let until = chrono::Utc::now().timestamp_millis() - config.delay_ms;
@@ -289,13 +307,20 @@ fn statement(config: &DbSourceConfig, dialect: Dialect, target: &Target) -> (Str
     match config.mode {
         Mode::Bulk => (select.clone(), Vec::new()),
         Mode::Incrementing => (
-            format!("SELECT * FROM ({select}) AS t WHERE {inc} > {} ORDER BY {inc} LIMIT {limit}", p(1)),
+            format!(
+                "SELECT * FROM ({select}) AS t WHERE {inc} > {} ORDER BY {inc} LIMIT {limit}",
+                p(1)
+            ),
             vec![target.incrementing],
         ),
         // No limit: rows of one timestamp must come in one poll, or those past a limit would
         // be missed (timestamp+incrementing tells them apart).
         Mode::Timestamp => (
-            format!("SELECT * FROM ({select}) AS t WHERE {ts} > {} AND {ts} < {} ORDER BY {ts}", p(1), p(2)),
+            format!(
+                "SELECT * FROM ({select}) AS t WHERE {ts} > {} AND {ts} < {} ORDER BY {ts}",
+                p(1),
+                p(2)
+            ),
             vec![target.timestamp, until],
         ),
         Mode::TimestampIncrementing => (

@@ -26,6 +26,6 @@ mod watch;
 pub use fingerprint::Fingerprint;
 pub use multiline::Multiline;
 pub use sink::{FileSink, FileSinkConfig, FileTarget};
-pub(crate) use source::{LineHeaders, Processing, run_file_source_with};
 pub use source::{FileSourceConfig, FileSourceStats, run_file_source};
+pub(crate) use source::{LineHeaders, Processing, run_file_source_with};
 pub use tailer::{Checkpoint, FileKey, Line, ReadFrom, Tailer, TailerConfig};

@@ -66,7 +66,9 @@ impl FileSinkConfig {
                 .map(Option::unwrap_or_default)
         };
         let roll_bytes = Some(number("file.roll.bytes")?).filter(|n| *n > 0);
-        let roll_age = Some(number("file.roll.ms")?).filter(|n| *n > 0).map(Duration::from_millis);
+        let roll_age = Some(number("file.roll.ms")?)
+            .filter(|n| *n > 0)
+            .map(Duration::from_millis);
         let flush_interval = Duration::from_millis(match get("offset.flush.interval.ms") {
             Some(_) => number("offset.flush.interval.ms")?,
             None => 1_000,
@@ -140,7 +142,11 @@ impl FileSink {
                 name.into()
             }
             FileTarget::Directory(_) => {
-                let stem = file.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                let stem = file
+                    .path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 file.path.with_file_name(format!("{stem}-{first:020}.log"))
             }
         }
@@ -155,12 +161,19 @@ impl FileSink {
                 FileTarget::File(_) => None,
                 FileTarget::Directory(_) => {
                     let origin = record.origin.as_ref();
-                    Some((record.topic.clone(), origin.map_or(record.partition.unwrap_or(0), |o| o.partition)))
+                    Some((
+                        record.topic.clone(),
+                        origin.map_or(record.partition.unwrap_or(0), |o| o.partition),
+                    ))
                 }
             };
             if !self.open.contains_key(&slot) {
                 let path = self.path_of(&slot);
-                let file = OpenOptions::new().create(true).append(true).open(&path).map_err(io(&path))?;
+                let file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(io(&path))?;
                 let bytes = file.metadata().map_err(io(&path))?.len();
                 self.open.insert(
                     slot.clone(),
@@ -200,7 +213,9 @@ impl FileSink {
 
     /// Closes the file of `slot` and renames it to its rolled name.
     fn roll(&mut self, slot: &Option<(String, i32)>) -> Result<(), ConnectError> {
-        let Some(mut file) = self.open.remove(slot) else { return Ok(()) };
+        let Some(mut file) = self.open.remove(slot) else {
+            return Ok(());
+        };
         file.writer.flush().map_err(io(&file.path))?;
         file.writer.get_ref().sync_all().map_err(io(&file.path))?;
         let rolled = self.rolled_path(&file);

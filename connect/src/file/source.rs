@@ -21,8 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::fingerprint::Fingerprint;
 use super::tailer::{Checkpoint, FileKey, ReadFrom, Tailer, TailerConfig};
-use crate::error::{ConnectError, client};
 use crate::converter::Converter;
+use crate::error::{ConnectError, client};
 use crate::offsets::OffsetStore;
 use crate::record::ConnectRecord;
 use crate::runtime::{Errant, ErrorReporter, Stage};
@@ -502,7 +502,10 @@ async fn send(
                     origin: None,
                     topic: Some(original.topic),
                 };
-                processing.errors.report(Stage::Transformation, errant, &e.to_string()).await?;
+                processing
+                    .errors
+                    .report(Stage::Transformation, errant, &e.to_string())
+                    .await?;
                 None
             }
         }

@@ -286,7 +286,9 @@ impl Tailer {
     /// The directories the globs' matches are under, and whether matches may be deeper than
     /// one level (what a file-system watcher watches).
     pub fn roots(&self) -> impl Iterator<Item = (&Path, bool)> {
-        self.roots.iter().map(|(root, depth)| (root.as_path(), *depth != Some(1)))
+        self.roots
+            .iter()
+            .map(|(root, depth)| (root.as_path(), *depth != Some(1)))
     }
 
     /// The files being read: key, path and the position of the next line.

@@ -30,7 +30,9 @@ impl FileEvents {
             move |event: notify::Result<notify::Event>| {
                 let Ok(event) = event else { return };
                 match event.kind {
-                    EventKind::Create(_) | EventKind::Remove(_) | EventKind::Modify(notify::event::ModifyKind::Name(_)) => {
+                    EventKind::Create(_)
+                    | EventKind::Remove(_)
+                    | EventKind::Modify(notify::event::ModifyKind::Name(_)) => {
                         rescan.store(true, Ordering::Release);
                         wake.notify_one();
                     }
@@ -51,7 +53,11 @@ impl FileEvents {
             }
         };
         for (root, recursive) in roots {
-            let mode = if recursive { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
+            let mode = if recursive {
+                RecursiveMode::Recursive
+            } else {
+                RecursiveMode::NonRecursive
+            };
             if let Err(e) = watcher.watch(root, mode) {
                 tracing::info!(directory = %root.display(), error = %e, "not watched: found by periodic scans");
             }

@@ -72,7 +72,9 @@ impl ErrorPolicy {
         let key = "errors.deadletterqueue.topic.replication.factor";
         let dead_letter_replication = match config.get(key).map(|v| v.trim()) {
             None | Some("") => -1,
-            Some(v) => v.parse().map_err(|_| config_error(key, format!("{v} is not a number")))?,
+            Some(v) => v
+                .parse()
+                .map_err(|_| config_error(key, format!("{v} is not a number")))?,
         };
         Ok(Self {
             tolerate,
@@ -178,7 +180,10 @@ impl ErrorReporter {
         out.value = record.value;
         out.headers = record.headers;
         if self.policy.context_headers {
-            let mut add = |name: &str, value: String| out.headers.push((format!("__connect.errors.{name}"), Some(Bytes::from(value))));
+            let mut add = |name: &str, value: String| {
+                out.headers
+                    .push((format!("__connect.errors.{name}"), Some(Bytes::from(value))))
+            };
             if let Some(origin) = &record.origin {
                 add("topic", origin.topic.to_string());
                 add("partition", origin.partition.to_string());

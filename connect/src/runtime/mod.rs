@@ -10,8 +10,8 @@ mod task;
 mod validate;
 mod worker;
 
-pub(crate) use errors::{Errant, ErrorReporter};
 pub use errors::Stage;
+pub(crate) use errors::{Errant, ErrorReporter};
 pub use plugin::{ConfigDef, Plugin, PluginType};
 pub use spec::Config;
 pub use status::{State, Status, TargetState};

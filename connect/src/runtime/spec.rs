@@ -54,7 +54,13 @@ pub(crate) fn config_error(key: &str, reason: impl Into<String>) -> ConnectError
 pub(crate) fn list(config: &Config, key: &str) -> Vec<String> {
     config
         .get(key)
-        .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -125,10 +131,8 @@ impl Spec {
         let value_converter = Converter::from_config(config, "value.converter", value_default)?;
         let errors = ErrorPolicy::from_config(config)?;
         let topics = list(config, "topics");
-        if plugin == Plugin::FileSink || plugin == Plugin::JdbcSink {
-            if topics.is_empty() {
-                return Err(config_error("topics", "a sink needs the topics it consumes"));
-            }
+        if plugin.kind() == super::plugin::PluginType::Sink && topics.is_empty() {
+            return Err(config_error("topics", "a sink needs the topics it consumes"));
         }
         let mut task_configs = Vec::new();
         let job = match plugin {
@@ -146,7 +150,11 @@ impl Spec {
                 Job::FileSink(FileSinkConfig::from_config(config)?)
             }
             Plugin::JdbcSource => {
-                let tables_key = if config.contains_key("table.include.list") { "table.include.list" } else { "table.whitelist" };
+                let tables_key = if config.contains_key("table.include.list") {
+                    "table.include.list"
+                } else {
+                    "table.whitelist"
+                };
                 let tables = list(config, tables_key);
                 let mut per_task = Vec::new();
                 if tables.is_empty() {

@@ -33,9 +33,10 @@ pub(crate) struct TaskContext {
 pub(crate) async fn run(ctx: &TaskContext) -> Result<(), ConnectError> {
     match &ctx.spec.job {
         Job::FileSource(config) => {
-            let producer = Producer::from_properties([("bootstrap.servers", ctx.bootstrap.as_str()), ("linger.ms", "5")])
-                .await
-                .map_err(client)?;
+            let producer =
+                Producer::from_properties([("bootstrap.servers", ctx.bootstrap.as_str()), ("linger.ms", "5")])
+                    .await
+                    .map_err(client)?;
             let spec = &ctx.spec;
             let errors = ErrorReporter::new(spec.errors.clone(), &spec.name, ctx.task, &ctx.bootstrap).await?;
             let mut processing = Processing {
@@ -45,7 +46,8 @@ pub(crate) async fn run(ctx: &TaskContext) -> Result<(), ConnectError> {
                 value_converter: spec.value_converter,
                 errors: &errors,
             };
-            let outcome = run_file_source_with(config, &producer, &ctx.offsets, ctx.stop.clone(), &mut processing).await;
+            let outcome =
+                run_file_source_with(config, &producer, &ctx.offsets, ctx.stop.clone(), &mut processing).await;
             let _ = producer.close().await;
             errors.close().await;
             outcome.map(|_| ())
@@ -120,12 +122,20 @@ async fn convert(
 ) -> Result<Option<ConnectRecord>, ConnectError> {
     let key = match spec.key_converter.decode(record.key.as_deref()) {
         Ok(key) => key,
-        Err(reason) => return reporter.report(Stage::KeyConverter, errant_of(record), &reason).await.map(|()| None),
+        Err(reason) => {
+            return reporter
+                .report(Stage::KeyConverter, errant_of(record), &reason)
+                .await
+                .map(|()| None);
+        }
     };
     let value = match spec.value_converter.decode(record.value.as_deref()) {
         Ok(value) => value,
         Err(reason) => {
-            return reporter.report(Stage::ValueConverter, errant_of(record), &reason).await.map(|()| None);
+            return reporter
+                .report(Stage::ValueConverter, errant_of(record), &reason)
+                .await
+                .map(|()| None);
         }
     };
     let converted = ConnectRecord {
@@ -258,7 +268,12 @@ async fn poll_loop(
         }
         let mut reached: BTreeMap<String, (Value, Value)> = BTreeMap::new();
         let mut deliveries = Vec::with_capacity(records.len());
-        for SourceRecord { record, partition, offset } in records {
+        for SourceRecord {
+            record,
+            partition,
+            offset,
+        } in records
+        {
             reached.insert(partition.to_string(), (partition, offset));
             let original = (!spec.transforms.is_empty()).then(|| record.clone());
             let record = match spec.transforms.apply(record) {
@@ -287,8 +302,10 @@ async fn poll_loop(
                 reason: e.to_string(),
             })?;
         }
-        let offsets: Vec<(Value, Option<Value>)> =
-            reached.into_values().map(|(partition, offset)| (partition, Some(offset))).collect();
+        let offsets: Vec<(Value, Option<Value>)> = reached
+            .into_values()
+            .map(|(partition, offset)| (partition, Some(offset)))
+            .collect();
         ctx.offsets.save(&spec.name, &offsets).await?;
     }
     Ok(())

@@ -25,16 +25,17 @@ pub fn validate(plugin: Plugin, config: &Config) -> Value {
     let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for def in &definitions {
         if def.required && config.get(def.name).is_none_or(|v| v.trim().is_empty()) && def.name != "name" {
-            errors
-                .entry(def.name.to_owned())
-                .or_default()
-                .push(format!("Missing required configuration \"{}\" which has no default value.", def.name));
+            errors.entry(def.name.to_owned()).or_default().push(format!(
+                "Missing required configuration \"{}\" which has no default value.",
+                def.name
+            ));
         }
     }
     if errors.is_empty() {
         let mut full = config.clone();
         full.entry("name".to_owned()).or_insert_with(|| "validate".to_owned());
-        full.entry("connector.class".to_owned()).or_insert_with(|| plugin.class().to_owned());
+        full.entry("connector.class".to_owned())
+            .or_insert_with(|| plugin.class().to_owned());
         if let Err(e) = Spec::parse(&full) {
             let key = key_of(&e).unwrap_or_else(|| "connector.class".to_owned());
             errors.entry(key).or_default().push(e.to_string());

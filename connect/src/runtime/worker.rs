@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use rill_client::OffsetAndMetadata;
 use rill_client::TopicPartition;
 use rill_client::admin::Admin;
-use rill_client::OffsetAndMetadata;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -76,9 +76,7 @@ pub enum WorkerError {
     #[error("{0}")]
     BadRequest(String),
     /// Offsets can be changed only when the connector is stopped (400).
-    #[error(
-        "Connector {0} must be in the STOPPED state before its offsets can be modified (PUT /connectors/{0}/stop)"
-    )]
+    #[error("Connector {0} must be in the STOPPED state before its offsets can be modified (PUT /connectors/{0}/stop)")]
     NotStopped(String),
     /// The worker failed doing it (500).
     #[error(transparent)]
@@ -149,12 +147,15 @@ struct Entry {
     tasks: Vec<TaskSlot>,
 }
 
+/// Sends a status to store (`None` deletes it) to the status writer.
+type StatusSender = mpsc::UnboundedSender<(String, Option<Status>)>;
+
 #[derive(Debug)]
 struct Inner {
     config: WorkerConfig,
     offsets: Arc<OffsetStore>,
     configs: TopicStore,
-    statuses: Mutex<Option<mpsc::UnboundedSender<(String, Option<Status>)>>>,
+    statuses: Mutex<Option<StatusSender>>,
     connectors: tokio::sync::Mutex<BTreeMap<String, Entry>>,
     status_writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -235,7 +236,12 @@ impl Worker {
             let mut entry = worker.entry(config, target);
             // A task that had failed is shown failed until its restart.
             let failed: Vec<Option<Status>> = (0..entry.spec.as_ref().map_or(0, |s| s.tasks()))
-                .map(|i| stored_statuses.get(&task_key(&name, i)).filter(|s| s.state == State::Failed).cloned())
+                .map(|i| {
+                    stored_statuses
+                        .get(&task_key(&name, i))
+                        .filter(|s| s.state == State::Failed)
+                        .cloned()
+                })
                 .collect();
             worker.start_tasks(&mut entry, &failed);
             tracing::info!(connector = %name, state = ?target, "restored a connector");
@@ -282,7 +288,13 @@ impl Worker {
     /// Starts (or, paused, just lists) the tasks of a connector with none.
     fn start_tasks(&self, entry: &mut Entry, failed: &[Option<Status>]) {
         let Some(spec) = entry.spec.clone() else {
-            self.publish(format!("status-connector-{}", entry.config.get("name").cloned().unwrap_or_default()), Some(entry.status.clone()));
+            self.publish(
+                format!(
+                    "status-connector-{}",
+                    entry.config.get("name").cloned().unwrap_or_default()
+                ),
+                Some(entry.status.clone()),
+            );
             return;
         };
         entry.status = Status::new(entry.target.shown(), self.id());
@@ -343,7 +355,12 @@ impl Worker {
         self.publish(task_key(name, task), Some(status));
     }
 
-    async fn store_config(&self, name: &str, config: Option<&Config>, target: Option<TargetState>) -> Result<(), ConnectError> {
+    async fn store_config(
+        &self,
+        name: &str,
+        config: Option<&Config>,
+        target: Option<TargetState>,
+    ) -> Result<(), ConnectError> {
         let store = &self.inner.configs;
         let config = config.map(|c| json!({ "properties": c }).to_string().into_bytes());
         let target = target.map(|t| json!({ "state": t }).to_string().into_bytes());
@@ -360,13 +377,19 @@ impl Worker {
     }
 
     /// Creates and starts a connector (`initial` is its target state).
-    pub async fn create(&self, name: &str, mut config: Config, initial: TargetState) -> Result<ConnectorInfo, WorkerError> {
+    pub async fn create(
+        &self,
+        name: &str,
+        mut config: Config,
+        initial: TargetState,
+    ) -> Result<ConnectorInfo, WorkerError> {
         check_name(name, &mut config)?;
         let mut connectors = self.inner.connectors.lock().await;
         if connectors.contains_key(name) {
             return Err(WorkerError::Exists(name.to_owned()));
         }
-        Spec::parse(&config).map_err(|e| WorkerError::BadRequest(format!("Connector configuration is invalid: {e}")))?;
+        Spec::parse(&config)
+            .map_err(|e| WorkerError::BadRequest(format!("Connector configuration is invalid: {e}")))?;
         self.store_config(name, Some(&config), Some(initial)).await?;
         let mut entry = self.entry(config, initial);
         self.start_tasks(&mut entry, &[]);
@@ -379,7 +402,8 @@ impl Worker {
     /// Creates the connector or replaces its config (restarting its tasks); `true` when created.
     pub async fn put_config(&self, name: &str, mut config: Config) -> Result<(bool, ConnectorInfo), WorkerError> {
         check_name(name, &mut config)?;
-        Spec::parse(&config).map_err(|e| WorkerError::BadRequest(format!("Connector configuration is invalid: {e}")))?;
+        Spec::parse(&config)
+            .map_err(|e| WorkerError::BadRequest(format!("Connector configuration is invalid: {e}")))?;
         let mut connectors = self.inner.connectors.lock().await;
         let created = !connectors.contains_key(name);
         let target = connectors.get(name).map_or(TargetState::Started, |e| e.target);
@@ -395,7 +419,11 @@ impl Worker {
     }
 
     /// Changes some keys of a connector's config (`null` removes one), as `PATCH .../config`.
-    pub async fn patch_config(&self, name: &str, patch: serde_json::Map<String, Value>) -> Result<ConnectorInfo, WorkerError> {
+    pub async fn patch_config(
+        &self,
+        name: &str,
+        patch: serde_json::Map<String, Value>,
+    ) -> Result<ConnectorInfo, WorkerError> {
         let mut config = self.config(name).await?;
         for (key, value) in patch {
             match value {
@@ -416,39 +444,59 @@ impl Worker {
     /// A connector's config.
     pub async fn config(&self, name: &str) -> Result<Config, WorkerError> {
         let connectors = self.inner.connectors.lock().await;
-        connectors.get(name).map(|e| e.config.clone()).ok_or_else(|| WorkerError::NotFound(name.to_owned()))
+        connectors
+            .get(name)
+            .map(|e| e.config.clone())
+            .ok_or_else(|| WorkerError::NotFound(name.to_owned()))
     }
 
     /// A connector's config and tasks.
     pub async fn info(&self, name: &str) -> Result<ConnectorInfo, WorkerError> {
         let connectors = self.inner.connectors.lock().await;
-        connectors.get(name).map(|e| info_of(name, e)).ok_or_else(|| WorkerError::NotFound(name.to_owned()))
+        connectors
+            .get(name)
+            .map(|e| info_of(name, e))
+            .ok_or_else(|| WorkerError::NotFound(name.to_owned()))
     }
 
     /// A connector's tasks and their configs.
     pub async fn tasks(&self, name: &str) -> Result<Vec<(TaskId, Config)>, WorkerError> {
         let connectors = self.inner.connectors.lock().await;
-        let entry = connectors.get(name).ok_or_else(|| WorkerError::NotFound(name.to_owned()))?;
+        let entry = connectors
+            .get(name)
+            .ok_or_else(|| WorkerError::NotFound(name.to_owned()))?;
         let configs = entry.spec.as_ref().map(|s| s.task_configs.clone()).unwrap_or_default();
         Ok(configs
             .into_iter()
             .take(entry.tasks.len())
             .enumerate()
-            .map(|(task, config)| (TaskId { connector: name.to_owned(), task }, config))
+            .map(|(task, config)| {
+                (
+                    TaskId {
+                        connector: name.to_owned(),
+                        task,
+                    },
+                    config,
+                )
+            })
             .collect())
     }
 
     /// A connector's and its tasks' states.
     pub async fn status(&self, name: &str) -> Result<ConnectorState, WorkerError> {
         let connectors = self.inner.connectors.lock().await;
-        let entry = connectors.get(name).ok_or_else(|| WorkerError::NotFound(name.to_owned()))?;
+        let entry = connectors
+            .get(name)
+            .ok_or_else(|| WorkerError::NotFound(name.to_owned()))?;
         Ok(status_of(name, entry))
     }
 
     /// One task's state.
     pub async fn task_status(&self, name: &str, task: usize) -> Result<TaskState, WorkerError> {
         let connectors = self.inner.connectors.lock().await;
-        let entry = connectors.get(name).ok_or_else(|| WorkerError::NotFound(name.to_owned()))?;
+        let entry = connectors
+            .get(name)
+            .ok_or_else(|| WorkerError::NotFound(name.to_owned()))?;
         let slot = entry.tasks.get(task).ok_or_else(|| WorkerError::TaskNotFound {
             connector: name.to_owned(),
             task,
@@ -462,7 +510,9 @@ impl Worker {
     /// Sets a connector's target state (pause, resume, stop), stopping or starting its tasks.
     pub async fn set_target(&self, name: &str, target: TargetState) -> Result<(), WorkerError> {
         let mut connectors = self.inner.connectors.lock().await;
-        let entry = connectors.get_mut(name).ok_or_else(|| WorkerError::NotFound(name.to_owned()))?;
+        let entry = connectors
+            .get_mut(name)
+            .ok_or_else(|| WorkerError::NotFound(name.to_owned()))?;
         if entry.target == target {
             return Ok(());
         }
@@ -476,9 +526,16 @@ impl Worker {
 
     /// Restarts the connector and, with `include_tasks`, its tasks (with `only_failed`, only
     /// failed ones). Returns the status after.
-    pub async fn restart(&self, name: &str, include_tasks: bool, only_failed: bool) -> Result<ConnectorState, WorkerError> {
+    pub async fn restart(
+        &self,
+        name: &str,
+        include_tasks: bool,
+        only_failed: bool,
+    ) -> Result<ConnectorState, WorkerError> {
         let mut connectors = self.inner.connectors.lock().await;
-        let entry = connectors.get_mut(name).ok_or_else(|| WorkerError::NotFound(name.to_owned()))?;
+        let entry = connectors
+            .get_mut(name)
+            .ok_or_else(|| WorkerError::NotFound(name.to_owned()))?;
         let connector_failed = entry.status.state == State::Failed;
         if !only_failed || connector_failed {
             // The connector itself holds no running work here: restarting it re-reads its config.
@@ -501,7 +558,9 @@ impl Worker {
     /// Restarts one task.
     pub async fn restart_task(&self, name: &str, task: usize) -> Result<(), WorkerError> {
         let mut connectors = self.inner.connectors.lock().await;
-        let entry = connectors.get_mut(name).ok_or_else(|| WorkerError::NotFound(name.to_owned()))?;
+        let entry = connectors
+            .get_mut(name)
+            .ok_or_else(|| WorkerError::NotFound(name.to_owned()))?;
         if task >= entry.tasks.len() {
             return Err(WorkerError::TaskNotFound {
                 connector: name.to_owned(),
@@ -537,7 +596,9 @@ impl Worker {
     /// Deletes a connector: stops its tasks and forgets its config and status.
     pub async fn delete(&self, name: &str) -> Result<(), WorkerError> {
         let mut connectors = self.inner.connectors.lock().await;
-        let mut entry = connectors.remove(name).ok_or_else(|| WorkerError::NotFound(name.to_owned()))?;
+        let mut entry = connectors
+            .remove(name)
+            .ok_or_else(|| WorkerError::NotFound(name.to_owned()))?;
         self.stop_tasks(&mut entry).await;
         self.store_config(name, None, None).await?;
         self.publish(format!("status-connector-{name}"), None);
@@ -563,7 +624,10 @@ impl Worker {
             }
             PluginType::Sink => {
                 let admin = self.admin().await?;
-                let offsets = admin.list_group_offsets(&format!("connect-{name}")).await.map_err(client)?;
+                let offsets = admin
+                    .list_group_offsets(&format!("connect-{name}"))
+                    .await
+                    .map_err(client)?;
                 for (tp, offset) in offsets {
                     out.push(json!({
                         "partition": { "kafka_topic": tp.topic, "kafka_partition": tp.partition },
@@ -582,13 +646,17 @@ impl Worker {
     }
 
     async fn admin(&self) -> Result<Admin, ConnectError> {
-        Admin::from_properties([("bootstrap.servers", self.bootstrap())]).await.map_err(client)
+        Admin::from_properties([("bootstrap.servers", self.bootstrap())])
+            .await
+            .map_err(client)
     }
 
     /// The plugin type of a stopped connector (offsets may change only then).
     async fn stopped_kind(&self, name: &str) -> Result<PluginType, WorkerError> {
         let connectors = self.inner.connectors.lock().await;
-        let entry = connectors.get(name).ok_or_else(|| WorkerError::NotFound(name.to_owned()))?;
+        let entry = connectors
+            .get(name)
+            .ok_or_else(|| WorkerError::NotFound(name.to_owned()))?;
         if entry.target != TargetState::Stopped {
             return Err(WorkerError::NotStopped(name.to_owned()));
         }
@@ -601,7 +669,9 @@ impl Worker {
 
     async fn kind(&self, name: &str) -> Result<PluginType, WorkerError> {
         let connectors = self.inner.connectors.lock().await;
-        let entry = connectors.get(name).ok_or_else(|| WorkerError::NotFound(name.to_owned()))?;
+        let entry = connectors
+            .get(name)
+            .ok_or_else(|| WorkerError::NotFound(name.to_owned()))?;
         entry
             .spec
             .as_ref()
@@ -617,7 +687,10 @@ impl Worker {
             PluginType::Source => {
                 let mut changes = Vec::new();
                 for entry in offsets {
-                    let partition = entry.get("partition").filter(|p| p.is_object()).ok_or_else(|| bad("each needs a partition object"))?;
+                    let partition = entry
+                        .get("partition")
+                        .filter(|p| p.is_object())
+                        .ok_or_else(|| bad("each needs a partition object"))?;
                     let offset = entry.get("offset").filter(|o| !o.is_null()).cloned();
                     changes.push((partition.clone(), offset));
                 }
@@ -630,7 +703,10 @@ impl Worker {
                 let mut reset = Vec::new();
                 for entry in offsets {
                     let partition = entry.get("partition").ok_or_else(|| bad("each needs a partition"))?;
-                    let topic = partition.get("kafka_topic").and_then(Value::as_str).ok_or_else(|| bad("kafka_topic missing"))?;
+                    let topic = partition
+                        .get("kafka_topic")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| bad("kafka_topic missing"))?;
                     let number = partition
                         .get("kafka_partition")
                         .and_then(Value::as_i64)
@@ -639,8 +715,18 @@ impl Worker {
                     let tp = TopicPartition::new(topic, number);
                     match entry.get("offset").filter(|o| !o.is_null()) {
                         Some(offset) => {
-                            let offset = offset.get("kafka_offset").and_then(Value::as_i64).ok_or_else(|| bad("kafka_offset missing"))?;
-                            set.insert(tp, OffsetAndMetadata { offset, leader_epoch: None, metadata: String::new() });
+                            let offset = offset
+                                .get("kafka_offset")
+                                .and_then(Value::as_i64)
+                                .ok_or_else(|| bad("kafka_offset missing"))?;
+                            set.insert(
+                                tp,
+                                OffsetAndMetadata {
+                                    offset,
+                                    leader_epoch: None,
+                                    metadata: String::new(),
+                                },
+                            );
                         }
                         None => reset.push(tp),
                     }
@@ -669,7 +755,11 @@ impl Worker {
             }
             PluginType::Sink => {
                 let admin = self.admin().await?;
-                for (_, outcome) in admin.delete_groups(&[format!("connect-{name}")]).await.map_err(client)? {
+                for (_, outcome) in admin
+                    .delete_groups(&[format!("connect-{name}")])
+                    .await
+                    .map_err(client)?
+                {
                     match outcome {
                         Ok(()) => {}
                         Err(e) if e.kafka() == Some(rill_client::ResponseError::GroupIdNotFound) => {}

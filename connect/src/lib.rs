@@ -1,12 +1,13 @@
 //! Rill Connect: connectors that move data between Rill topics and the outside world, shaped
-//! like Kafka Connect's (connectors split into tasks, source offsets in a compacted topic, a
-//! REST API on port 8083).
+//! like Kafka Connect's: a [`runtime::Worker`] runs connectors split into tasks, keeps their
+//! configs, target states and statuses in compacted topics and restarts failed tasks with
+//! backoff; [`rest`] serves Kafka Connect's REST API; source offsets live in a compacted topic
+//! ([`OffsetStore`]) and are stored only for acknowledged records, sinks commit their group's
+//! offsets only after their writes are durable.
 //!
-//! This crate is being built up. What is here: [`OffsetStore`] (source offsets in a compacted
-//! topic) and the file source ([`file`]): files matched by globs are tailed across rename
-//! rotation, copytruncate and recreated files, one record per line or multi-line event, and
-//! positions are stored once the broker acknowledged the lines; after a crash the task reads
-//! back what it wrote since, so every line is written once. `rill connect standalone` runs it.
+//! Connectors: the file source and sink ([`file`]), the database source and sink over SQLite
+//! and PostgreSQL ([`db`]); Kafka's transforms and predicates ([`transform`]); converters;
+//! `errors.tolerance` with a dead-letter topic for sources and sinks.
 
 mod converter;
 pub mod db;

@@ -5,7 +5,7 @@
 //! ([`OffsetStore`]) and are stored only for acknowledged records, sinks commit their group's
 //! offsets only after their writes are durable.
 //!
-//! Connectors: the file source and sink ([`file`]), the database source and sink over SQLite
+//! Connectors: the file source and sink ([`file`](mod@file)), the database source and sink over SQLite
 //! and PostgreSQL ([`db`]); Kafka's transforms and predicates ([`transform`]); converters;
 //! `errors.tolerance` with a dead-letter topic for sources and sinks.
 

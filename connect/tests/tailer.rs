@@ -288,3 +288,38 @@ fn multi_line_events_start_at_the_pattern_and_end_at_the_next_or_after_a_quiet_w
     assert_eq!(rest, ["2026-11-22 next", "2026-11-22 other file\n  continued"]);
     assert!(!events.is_open(&FileKey { dev: 1, ino: 2 }));
 }
+
+/// A truncation found while reading: the file's new lines wait for the next read, so that the
+/// copy made just before is found (by a scan) and its position stored first; a restart from the
+/// checkpoints then reads neither the copy nor the old content again.
+#[test]
+fn a_copy_made_before_a_truncation_is_checkpointed_before_new_lines_are_read() -> Result<(), ConnectError> {
+    let dir = tempfile::tempdir().expect("dir");
+    let log = dir.path().join("app.log");
+    let config = TailerConfig::new([pattern(dir.path(), "app.log*")]);
+    let mut tailer = Tailer::new(config.clone(), Vec::new())?;
+    let old: String = (0..100).map(|i| format!("old {i}\n")).collect();
+    append(&log, &old);
+    assert_eq!(drain(&mut tailer)?.len(), 100);
+    // copytruncate, with no scan in between, then new lines.
+    fs::copy(&log, dir.path().join("app.log.1")).expect("copy");
+    fs::File::create(&log).expect("truncate");
+    append(&log, "new 0\nnew 1\n");
+    assert!(tailer.read(1 << 20)?.is_empty(), "the truncated file's new lines wait");
+    assert!(tailer.take_changed(), "the truncation asks for positions to be stored");
+    tailer.scan()?;
+    let stored = tailer.checkpoints();
+    let copy = stored
+        .iter()
+        .find(|c| c.path.ends_with("app.log.1"))
+        .expect("the copy has a checkpoint");
+    assert_eq!(
+        copy.position,
+        old.len() as u64,
+        "the copy goes on where the original stopped"
+    );
+    // A crash now: a restart from these checkpoints reads only the new lines.
+    let mut restarted = Tailer::new(config, stored)?;
+    assert_eq!(texts(&drain(&mut restarted)?), ["new 0", "new 1"]);
+    Ok(())
+}

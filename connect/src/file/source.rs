@@ -417,6 +417,13 @@ pub(crate) async fn run_file_source_with(
             last_scan = Instant::now();
             next_scan = last_scan + config.scan_interval;
         }
+        if tailer.take_changed() {
+            // The scan found a file truncated or a copy taking over: stored before any of the
+            // truncated file's new lines are sent.
+            let held = |key: &FileKey| multiline.as_ref().is_some_and(|m| m.is_open(key));
+            store_positions(config, &tailer, &mut positions, offsets, held, false).await?;
+            stats.offset_commits += 1;
+        }
         let lines = tailer.read(config.batch_bytes)?;
         if lines.is_empty() {
             tokio::select! {
@@ -437,7 +444,14 @@ pub(crate) async fn run_file_source_with(
         for line in ready {
             send(config, producer, processing, line, &mut positions.pending, &mut stats).await?;
         }
-        if Instant::now() >= next_flush || tailer.take_changed() {
+        let changed = tailer.take_changed();
+        if changed {
+            // A file was truncated or a copy took over: find the copies now, so that their
+            // positions are stored before the truncated file's new lines are read.
+            tailer.scan()?;
+            last_scan = Instant::now();
+        }
+        if Instant::now() >= next_flush || changed {
             let held = |key: &FileKey| multiline.as_ref().is_some_and(|m| m.is_open(key));
             store_positions(config, &tailer, &mut positions, offsets, held, false).await?;
             stats.offset_commits += 1;

@@ -541,11 +541,18 @@ impl Tailer {
             if size == tracked.position + tracked.partial.len() as u64 {
                 continue; // nothing new (a rewrite to the same size is for the next scan to see)
             }
-            // Truncated (or rewritten) since the last read: start over before reading on.
+            // Truncated (or rewritten) since the last read: start over, but not in this call:
+            // its new content is read only after the caller stored where things stand (with the
+            // copies that take over found by a scan), so that a crash cannot lose which file
+            // holds the rest of its old content.
+            let generation = tracked.generation;
             self.check_content(key, Some(size))?;
             let Some(tracked) = self.files.get_mut(&key) else {
                 continue;
             };
+            if tracked.generation != generation {
+                continue;
+            }
             let from = tracked.position + tracked.partial.len() as u64;
             if size <= from {
                 continue;

@@ -31,7 +31,36 @@ fn append_lines(path: &Path, from: u32, to: u32) {
     file.write_all(text.as_bytes()).expect("append");
 }
 
-type Task = (CancellationToken, JoinHandle<()>);
+/// A running task, on a runtime of its own with its producer and offset store: a kill ends all
+/// of it, as a crash does. (On the test's runtime, the producer's sender outlived an aborted
+/// task and delivered its last lines after the next task had read the topic's end: those lines
+/// came twice.)
+struct Task {
+    stop: CancellationToken,
+    handle: JoinHandle<()>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Task {
+    /// Stops it cleanly: everything sent is acknowledged and its positions stored.
+    async fn stop(mut self) {
+        self.stop.cancel();
+        (&mut self.handle).await.expect("stopped");
+    }
+
+    /// A crash: the task and all it runs end where they are.
+    fn kill(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
 
 /// A broker with the topic `lines` (one partition).
 async fn broker_with_lines_topic() -> (TestBroker, String) {
@@ -69,20 +98,36 @@ async fn count_lines(bootstrap: &str, want: u32) {
 }
 
 async fn start(config: Arc<FileSourceConfig>, bootstrap: &str) -> Task {
-    let producer = Producer::from_properties([("bootstrap.servers", bootstrap), ("linger.ms", "5")])
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let bootstrap = bootstrap.to_owned();
+    let (producer, offsets) = runtime
+        .spawn(async move {
+            let producer = Producer::from_properties([("bootstrap.servers", bootstrap.as_str()), ("linger.ms", "5")])
+                .await
+                .expect("producer");
+            let offsets = OffsetStore::open(&bootstrap, "connect-offsets").await.expect("offsets");
+            (producer, offsets)
+        })
         .await
-        .expect("producer");
-    let offsets = OffsetStore::open(bootstrap, "connect-offsets").await.expect("offsets");
+        .expect("connected");
     let stop = CancellationToken::new();
     let token = stop.clone();
-    let handle = tokio::spawn(async move {
+    let handle = runtime.spawn(async move {
         run_file_source(&config, &producer, &offsets, token)
             .await
             .expect("file source");
         producer.close().await.expect("close producer");
         offsets.close().await.expect("close offsets");
     });
-    (stop, handle)
+    Task {
+        stop,
+        handle,
+        runtime: Some(runtime),
+    }
 }
 
 /// Reads the topic until every line `0..count` is there (or a minute passes); returns how many
@@ -150,15 +195,13 @@ async fn lines_arrive_across_rotations_restarts_and_a_kill() {
             5 => fs::rename(&log, dir.path().join("app.log.3")).expect("rename"),
             6 => {
                 // A clean restart: everything sent is acknowledged and its positions stored.
-                task.0.cancel();
-                task.1.await.expect("stopped");
+                task.stop().await;
                 task = start(Arc::clone(&config), &bootstrap).await;
             }
             8 => {
                 // A crash while lines are being written, with no position stored since the
                 // restart.
-                task.1.abort();
-                let _ = task.1.await;
+                task.kill();
                 task = start(Arc::clone(&config), &bootstrap).await;
             }
             _ => {}
@@ -173,8 +216,7 @@ async fn lines_arrive_across_rotations_restarts_and_a_kill() {
         twice.len(),
         &twice[..twice.len().min(20)]
     );
-    task.0.cancel();
-    task.1.await.expect("stopped");
+    task.stop().await;
     broker.stop().await.expect("stop broker");
 }
 
@@ -215,8 +257,7 @@ async fn multi_line_events_become_one_record_each() {
         }
     }
     assert_eq!(events, ["event 1\n  detail a\n  detail b", "event 2\n  detail c"]);
-    task.0.cancel();
-    task.1.await.expect("stopped");
+    task.stop().await;
     broker.stop().await.expect("stop broker");
 }
 
@@ -236,7 +277,7 @@ async fn new_files_are_found_by_file_system_events_without_waiting_for_a_scan() 
         settings.insert(k.to_owned(), v);
     }
     let config = Arc::new(FileSourceConfig::from_config(&settings).expect("config"));
-    let (stop, handle) = start(config, &bootstrap).await;
+    let task = start(config, &bootstrap).await;
     // The first scan is done once a.log's line is in the topic.
     count_lines(&bootstrap, 1).await;
     append_lines(&dir.path().join("b.log"), 1, 2);
@@ -245,6 +286,5 @@ async fn new_files_are_found_by_file_system_events_without_waiting_for_a_scan() 
     fs::rename(dir.path().join("c.txt"), dir.path().join("c.log")).expect("rename");
     let seen = read_lines(&bootstrap, 3).await;
     assert_eq!(seen, BTreeMap::from([(0, 1), (1, 1), (2, 1)]));
-    stop.cancel();
-    handle.await.expect("task");
+    task.stop().await;
 }

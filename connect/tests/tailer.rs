@@ -323,3 +323,62 @@ fn a_copy_made_before_a_truncation_is_checkpointed_before_new_lines_are_read() -
     assert_eq!(texts(&drain(&mut restarted)?), ["new 0", "new 1"]);
     Ok(())
 }
+
+/// The race behind the rare duplicates in the file source's rotation test: a scan walked the
+/// directory just before `cp` made the copy, then found the file truncated (and already written
+/// again). Its new lines were read and sent at once; a later scan found the copy and it took over
+/// from the old content's position without asking for positions to be stored; the task crashed
+/// before the next flush, and after the restart the truncated file's latest records were all of
+/// its new content: the copy, with no checkpoint and no original left to match, was read again
+/// from its start. Here the walk missing the copy is a copy made under a name no glob matches
+/// yet; checkpoints are stored only when `take_changed` asks (the source's flush interval is
+/// long), plus those of the latest lines read (what replaying the topic finds after a crash).
+#[test]
+fn a_copy_found_after_its_truncated_original_moved_on_is_checkpointed_at_once() -> Result<(), ConnectError> {
+    let dir = tempfile::tempdir().expect("dir");
+    let log = dir.path().join("app.log");
+    let config = TailerConfig::new([pattern(dir.path(), "app.log*")]);
+    let mut tailer = Tailer::new(config.clone(), Vec::new())?;
+    let mut stored: HashMap<FileKey, Checkpoint> = HashMap::new();
+    let store_if_asked = |tailer: &mut Tailer, stored: &mut HashMap<FileKey, Checkpoint>| {
+        if tailer.take_changed() {
+            for checkpoint in tailer.checkpoints() {
+                stored.insert(checkpoint.key, checkpoint);
+            }
+        }
+    };
+    let old: String = (0..300).map(|i| format!("line {i}\n")).collect();
+    append(&log, &old);
+    let lines = drain(&mut tailer)?;
+    assert_eq!(lines.len(), 300);
+    // A clean stop stored the old content's position.
+    checkpoints(&tailer, &lines, &mut stored);
+    // copytruncate and new lines, all before the scan looks at the file.
+    fs::copy(&log, dir.path().join("copy.tmp")).expect("copy");
+    File::create(&log).expect("truncate");
+    append(&log, "new 0\nnew 1\n");
+    tailer.scan()?;
+    assert!(tailer.take_changed(), "the truncation asks for positions to be stored");
+    for checkpoint in tailer.checkpoints() {
+        stored.insert(checkpoint.key, checkpoint);
+    }
+    let lines = tailer.read(1 << 20)?;
+    assert_eq!(texts(&lines), ["new 0", "new 1"]);
+    store_if_asked(&mut tailer, &mut stored);
+    // The lines' records, found again after a crash: the file is at its new content's position.
+    checkpoints(&tailer, &lines, &mut stored);
+    // The next scan finds the copy: it goes on where the original was read to, and says so.
+    fs::rename(dir.path().join("copy.tmp"), dir.path().join("app.log.1")).expect("rename");
+    tailer.scan()?;
+    assert!(tailer.read(1 << 20)?.is_empty(), "the copy holds nothing unread");
+    store_if_asked(&mut tailer, &mut stored);
+    let copy = stored
+        .values()
+        .find(|c| c.path.ends_with("app.log.1"))
+        .expect("the copy's position is stored as soon as it takes over");
+    assert_eq!(copy.position, old.len() as u64);
+    // A crash now: neither the copy nor the new lines are read again.
+    let mut restarted = Tailer::new(config, stored.into_values().collect())?;
+    assert_eq!(texts(&drain(&mut restarted)?), Vec::<String>::new());
+    Ok(())
+}

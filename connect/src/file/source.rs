@@ -419,9 +419,11 @@ pub(crate) async fn run_file_source_with(
         }
         if tailer.take_changed() {
             // The scan found a file truncated or a copy taking over: stored before any of the
-            // truncated file's new lines are sent.
+            // truncated file's new lines are sent, and once the lines sent before are
+            // acknowledged (a copy is stored at the position its original was read to: after a
+            // crash, lines of it that never reached the topic would not be read again).
             let held = |key: &FileKey| multiline.as_ref().is_some_and(|m| m.is_open(key));
-            store_positions(config, &tailer, &mut positions, offsets, held, false).await?;
+            store_positions(config, &tailer, &mut positions, offsets, held, true).await?;
             stats.offset_commits += 1;
         }
         let lines = tailer.read(config.batch_bytes)?;
@@ -452,8 +454,9 @@ pub(crate) async fn run_file_source_with(
             last_scan = Instant::now();
         }
         if Instant::now() >= next_flush || changed {
+            // (After a truncation or a takeover, once what was sent is acknowledged: see above.)
             let held = |key: &FileKey| multiline.as_ref().is_some_and(|m| m.is_open(key));
-            store_positions(config, &tailer, &mut positions, offsets, held, false).await?;
+            store_positions(config, &tailer, &mut positions, offsets, held, changed).await?;
             stats.offset_commits += 1;
             next_flush = Instant::now() + config.offset_flush_interval;
         }

@@ -325,6 +325,15 @@ impl Tailer {
     /// gives), renamed ones keep going under their new path, truncated or rewritten ones start
     /// over, copies of a truncated or vanished file take over from its position.
     pub fn scan(&mut self) -> Result<(), ConnectError> {
+        // The files read are looked at before the directories are walked: a truncation seen
+        // here happened after its copy was made (copytruncate copies first), so the walk finds
+        // the copy, and the caller stores where it takes over before the file's new lines are
+        // read. (Walking first, a copy and truncation made in between left the copy to a later
+        // scan, after the new lines: a crash then lost where the copy goes on.)
+        let keys: Vec<FileKey> = self.files.keys().copied().collect();
+        for key in keys {
+            self.check_content(key, None)?;
+        }
         let mut new = Vec::new();
         self.undecided = false;
         for tracked in self.files.values_mut() {
@@ -366,10 +375,6 @@ impl Tailer {
                 self.checkpoints.remove(&checkpoint.key);
                 self.retire(Start::Print(checkpoint.fingerprint), checkpoint.position);
             }
-        }
-        let keys: Vec<FileKey> = self.files.keys().copied().collect();
-        for key in keys {
-            self.check_content(key, None)?;
         }
         // Files with a checkpoint first: one found rewritten leaves its checkpoint to its copy.
         new.sort_by_key(|(key, _)| !self.checkpoints.contains_key(key));
@@ -440,6 +445,9 @@ impl Tailer {
             copy_of = Some(original);
             0
         } else if let Some(i) = self.retired.iter().rposition(|r| r.matches(&start)) {
+            // A copy takes over from a truncated or vanished file: only this tailer knows where
+            // it goes on (after a crash, the original's records may all be of its new content).
+            self.changed = true;
             self.retired.remove(i).position.min(size)
         } else if self.first_scan && self.fresh && self.config.read_from == ReadFrom::End {
             size

@@ -43,6 +43,14 @@ pub enum StreamsError {
     /// Talking to the cluster failed.
     #[error("{0}")]
     Client(Box<rill_client::ClientError>),
+    /// A script's step failed on a record (and the error policy is to fail).
+    #[error("script error at {location}: {message}")]
+    Script {
+        /// `<script>:<line> (<step>)`.
+        location: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The test driver or the runtime was used wrongly.
     #[error("{0}")]
     Usage(String),

@@ -39,6 +39,8 @@ mod embedded;
 mod error;
 mod processor;
 mod runtime;
+#[cfg(feature = "script")]
+pub mod script;
 pub mod serde;
 mod state;
 mod test_driver;

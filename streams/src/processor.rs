@@ -108,6 +108,8 @@ pub(crate) struct TaskContext {
     pub(crate) skip_bad_records: bool,
     /// The budget of each record cache of the task; 0 logs and forwards every update at once.
     pub(crate) cache_max_bytes: usize,
+    /// Where the record being processed was read: topic, partition, offset.
+    pub(crate) source: Option<(Arc<str>, i32, i64)>,
 }
 
 impl TaskContext {
@@ -121,6 +123,7 @@ impl TaskContext {
             dropped_late_records: 0,
             skip_bad_records: false,
             cache_max_bytes: 0,
+            source: None,
         }
     }
 

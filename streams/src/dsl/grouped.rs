@@ -35,8 +35,13 @@ impl<K, V> fmt::Debug for KGroupedStream<K, V> {
 /// An aggregation's store name, input stream and serdes ([`KGroupedStream::aggregation`]).
 pub(crate) type Aggregation<K, V, A> = (String, KStream<K, V>, Option<(SharedSerde<K>, SharedSerde<A>)>);
 
-/// Folds one record into a key's aggregate (`None` before the first).
-pub(crate) type Fold<K, V, A> = Arc<dyn Fn(&K, V, Option<A>) -> A + Send + Sync>;
+/// Folds one record into a key's aggregate (`None` before the first); `Ok(None)` leaves the
+/// record out (a script's aggregator failed on it and the error policy skips it).
+pub(crate) type Fold<K, V, A> =
+    Arc<dyn Fn(&mut TaskContext, &K, V, Option<A>, &RecordMeta<'_>) -> Result<Option<A>, StreamsError> + Send + Sync>;
+
+/// The timestamp and headers of the record being folded (for a dead-letter copy of it).
+pub(crate) type RecordMeta<'a> = (i64, &'a crate::processor::Headers);
 
 /// `count`'s store: i64 values unless `materialized` names a serde.
 pub(crate) fn counting<K>(materialized: Materialized<K, i64>) -> Materialized<K, i64> {
@@ -47,13 +52,15 @@ pub(crate) fn counting<K>(materialized: Materialized<K, i64>) -> Materialized<K,
 }
 
 pub(crate) fn count_fold<K, V>() -> Fold<K, V, i64> {
-    Arc::new(|_, _, count| count.unwrap_or(0) + 1)
+    Arc::new(|_, _, _, count, _| Ok(Some(count.unwrap_or(0) + 1)))
 }
 
 pub(crate) fn reduce_fold<K, V: 'static>(reducer: impl Fn(V, V) -> V + Send + Sync + 'static) -> Fold<K, V, V> {
-    Arc::new(move |_, value, aggregate| match aggregate {
-        Some(aggregate) => reducer(aggregate, value),
-        None => value,
+    Arc::new(move |_, _, value, aggregate, _| {
+        Ok(Some(match aggregate {
+            Some(aggregate) => reducer(aggregate, value),
+            None => value,
+        }))
     })
 }
 
@@ -61,7 +68,9 @@ pub(crate) fn aggregate_fold<K, V, A>(
     initializer: impl Fn() -> A + Send + Sync + 'static,
     aggregator: impl Fn(&K, V, A) -> A + Send + Sync + 'static,
 ) -> Fold<K, V, A> {
-    Arc::new(move |key, value, aggregate| aggregator(key, value, aggregate.unwrap_or_else(&initializer)))
+    Arc::new(move |_, key, value, aggregate, _| {
+        Ok(Some(aggregator(key, value, aggregate.unwrap_or_else(&initializer))))
+    })
 }
 
 impl<K: Data, V: Data> KGroupedStream<K, V> {
@@ -187,7 +196,12 @@ impl<K: Data, V: Data> KGroupedStream<K, V> {
         (store, input, serdes)
     }
 
-    fn fold<A: Data>(self, prefix: &str, materialized: Materialized<K, A>, fold: Fold<K, V, A>) -> KTable<K, A> {
+    pub(crate) fn fold<A: Data>(
+        self,
+        prefix: &str,
+        materialized: Materialized<K, A>,
+        fold: Fold<K, V, A>,
+    ) -> KTable<K, A> {
         let (store, input, serdes) = self.aggregation(prefix, "aggregation", &materialized);
         let Some((ks, vs)) = serdes else {
             return KTable::detached(&input.builder);
@@ -239,7 +253,9 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for Aggregate<K, V, A> {
         };
         let mut store = lock(&self.store);
         let old = stored_value(&store, &key, &self.value_serde, &self.store_name)?;
-        let new = (self.fold)(&r.key, r.value, old.clone());
+        let Some(new) = (self.fold)(ctx, &r.key, r.value, old.clone(), &(r.timestamp, &r.headers))? else {
+            return Ok(());
+        };
         let bytes = to_store_bytes(&self.value_serde, &new, &self.store_name)?;
         store.set(key.clone(), bytes);
         drop(store);

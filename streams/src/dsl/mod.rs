@@ -15,10 +15,13 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 pub use self::global::GlobalKTable;
+pub(crate) use self::grouped::Fold;
 pub use self::grouped::KGroupedStream;
 pub use self::join::{JoinWindows, StreamJoined};
+pub(crate) use self::session::Merger;
 pub use self::session::{SessionWindowedKStream, SessionWindowedSerde, SessionWindows};
 pub use self::sliding::SlidingWindows;
+pub(crate) use self::stream::write as write_record;
 pub use self::stream::{BranchedKStream, KStream};
 pub use self::table::{Change, KTable};
 pub use self::window::{Suppressed, TimeWindowedKStream, TimeWindows, Window, Windowed, WindowedSerde};
@@ -407,6 +410,7 @@ impl<K: Data, V: Data> RawProcessor for SourceProcessor<K, V> {
             return Err(StreamsError::Usage(reason));
         }
         ctx.stream_time = ctx.stream_time.max(timestamp);
+        ctx.source = Some((Arc::clone(&raw.topic), raw.partition, raw.offset));
         self.next.forward(
             ctx,
             Record {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::grouped::{
-    Fold, KGroupedStream, count_fold, counting, reduce_fold, store_key, stored_value, to_store_bytes,
+    Fold, KGroupedStream, RecordMeta, count_fold, counting, reduce_fold, store_key, stored_value, to_store_bytes,
 };
 use super::sliding::Expiry;
 use super::table::{Change, KTable};
@@ -111,13 +111,19 @@ impl<K, V> fmt::Debug for SessionWindowedKStream<K, V> {
     }
 }
 
-/// Combines the aggregates of two sessions that a record bridges.
-type Merger<K, A> = Arc<dyn Fn(&K, A, A) -> A + Send + Sync>;
+/// Combines the aggregates of two sessions that a record bridges; `Ok(None)` leaves the record
+/// out (as [`Fold`] does).
+pub(crate) type Merger<K, A> =
+    Arc<dyn Fn(&mut TaskContext, &K, A, A, &RecordMeta<'_>) -> Result<Option<A>, StreamsError> + Send + Sync>;
 
 impl<K: Data, V: Data> SessionWindowedKStream<K, V> {
     /// Records per key and session.
     pub fn count(self, materialized: Materialized<K, i64>) -> KTable<Windowed<K>, i64> {
-        self.fold(counting(materialized), count_fold(), Arc::new(|_, a, b| a + b))
+        self.fold(
+            counting(materialized),
+            count_fold(),
+            Arc::new(|_, _, a, b, _| Ok(Some(a + b))),
+        )
     }
 
     /// Values per key and session combined with `reducer(aggregate, value)` (also to merge
@@ -133,7 +139,7 @@ impl<K: Data, V: Data> SessionWindowedKStream<K, V> {
         self.fold(
             materialized,
             reduce_fold(move |a, b| reducer(a, b)),
-            Arc::new(move |_, a, b| merge(a, b)),
+            Arc::new(move |_, _, a, b, _| Ok(Some(merge(a, b)))),
         )
     }
 
@@ -149,11 +155,11 @@ impl<K: Data, V: Data> SessionWindowedKStream<K, V> {
         self.fold(
             materialized,
             super::grouped::aggregate_fold(initializer, aggregator),
-            Arc::new(merger),
+            Arc::new(move |_, key, a, b, _| Ok(Some(merger(key, a, b)))),
         )
     }
 
-    fn fold<A: Data>(
+    pub(crate) fn fold<A: Data>(
         self,
         materialized: Materialized<K, A>,
         fold: Fold<K, V, A>,
@@ -270,18 +276,25 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for SessionAggregate<K, V, A> {
         }
         let mut merged: Option<A> = None;
         let mut removed = Vec::with_capacity(overlapping.len());
-        for (session, s, e) in overlapping {
-            let aggregate = stored_value(&store, &session, &self.value_serde, &self.store_name)?;
-            store.put(ctx, session, None, ts);
-            if let Some(aggregate) = aggregate {
-                removed.push((Window { start: s, end: e }, aggregate.clone()));
-                merged = Some(match merged {
-                    Some(m) => (self.merger)(&r.key, m, aggregate),
-                    None => aggregate,
-                });
+        for (session, s, e) in &overlapping {
+            if let Some(aggregate) = stored_value(&store, session, &self.value_serde, &self.store_name)? {
+                removed.push((Window { start: *s, end: *e }, aggregate.clone()));
+                merged = match merged {
+                    Some(m) => match (self.merger)(ctx, &r.key, m, aggregate, &(r.timestamp, &r.headers))? {
+                        Some(m) => Some(m),
+                        None => return Ok(()),
+                    },
+                    None => Some(aggregate),
+                };
             }
         }
-        let new = (self.fold)(&r.key, r.value.clone(), merged);
+        // Nothing changes until the record is folded in (a script's aggregator may leave it out).
+        let Some(new) = (self.fold)(ctx, &r.key, r.value.clone(), merged, &(r.timestamp, &r.headers))? else {
+            return Ok(());
+        };
+        for (session, _, _) in overlapping {
+            store.put(ctx, session, None, ts);
+        }
         let bytes = to_store_bytes(&self.value_serde, &new, &self.store_name)?;
         let stored = session_key(&key, start, end);
         store.put(ctx, stored.clone(), bytes, ts);

@@ -240,7 +240,16 @@ impl<K: Data, V: Data, A: Data> WindowAggregate<SlidingWindows, K, V, A> {
             Some((ts, content)) => (ts.max(r.timestamp), Some(content)),
             None => (r.timestamp, None),
         };
-        let new = (self.fold)(&r.key, r.value.clone(), content.clone());
+        let Some(new) = (self.fold)(
+            ctx,
+            &r.key,
+            r.value.clone(),
+            content.clone(),
+            &(r.timestamp, &r.headers),
+        )?
+        else {
+            return Ok(());
+        };
         let old = if existed { content } else { None };
         self.store_window(ctx, r, key, start, max_ts, new, old, existed)
     }

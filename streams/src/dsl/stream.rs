@@ -124,7 +124,7 @@ impl<K: Data, V: Data> KStream<K, V> {
     }
 
     /// A new stream on `node`, keeping this one's serdes where the types stay.
-    fn derived<K2: Data, V2: Data>(
+    pub(crate) fn derived<K2: Data, V2: Data>(
         &self,
         node: NodeRef<K2, V2>,
         key_serde: Option<SharedSerde<K2>>,
@@ -137,7 +137,7 @@ impl<K: Data, V: Data> KStream<K, V> {
     }
 
     /// Adds a terminal node (a sink, or `foreach`).
-    fn add_terminal(
+    pub(crate) fn add_terminal(
         &self,
         prefix: &str,
         kind: impl FnOnce(String) -> NodeKind,
@@ -549,23 +549,35 @@ impl<K: Data, V: Data> Processor<K, V> for SinkProcessor<K, V> {
             }
             SinkTopic::Dynamic(f) => f(&r.key, &r.value).into(),
         };
-        let failed = |source| StreamsError::Serialize {
-            target: topic.to_string(),
-            node: self.node.clone(),
-            source,
-        };
-        let key = self.key_serde.serialize_owned(r.key).map_err(failed)?;
-        let value = self.value_serde.serialize_owned(r.value).map_err(failed)?;
-        ctx.output.push(Output {
-            topic,
-            partition: None,
-            key,
-            value,
-            timestamp: r.timestamp,
-            headers: r.headers,
-        });
-        Ok(())
+        write(ctx, topic, &self.node, &*self.key_serde, &*self.value_serde, r)
     }
+}
+
+/// Writes `r` to `topic` (for sink node `node`).
+pub(crate) fn write<K: 'static, V: 'static>(
+    ctx: &mut TaskContext,
+    topic: Arc<str>,
+    node: &str,
+    key_serde: &dyn crate::serde::Serde<K>,
+    value_serde: &dyn crate::serde::Serde<V>,
+    r: Record<K, V>,
+) -> Result<(), StreamsError> {
+    let failed = |source| StreamsError::Serialize {
+        target: topic.to_string(),
+        node: node.to_owned(),
+        source,
+    };
+    let key = key_serde.serialize_owned(r.key).map_err(failed)?;
+    let value = value_serde.serialize_owned(r.value).map_err(failed)?;
+    ctx.output.push(Output {
+        topic,
+        partition: None,
+        key,
+        value,
+        timestamp: r.timestamp,
+        headers: r.headers,
+    });
+    Ok(())
 }
 
 /// A stream being split into branches ([`KStream::split`]).

@@ -27,6 +27,17 @@ pub struct KTable<K, V> {
     pub(crate) close_after: Option<i64>,
 }
 
+impl<K, V> Clone for KTable<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            stream: self.stream.clone(),
+            value_serde: self.value_serde.clone(),
+            store: self.store.clone(),
+            close_after: self.close_after,
+        }
+    }
+}
+
 impl<K, V> fmt::Debug for KTable<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KTable")

@@ -241,7 +241,7 @@ impl<K: Data, V: Data> TimeWindowedKStream<K, V> {
         self.fold(materialized, aggregate_fold(initializer, aggregator))
     }
 
-    fn fold<A: Data>(self, materialized: Materialized<K, A>, fold: Fold<K, V, A>) -> KTable<Windowed<K>, A> {
+    pub(crate) fn fold<A: Data>(self, materialized: Materialized<K, A>, fold: Fold<K, V, A>) -> KTable<Windowed<K>, A> {
         let windows = self.windows;
         let builder = self.grouped.stream.builder.clone();
         let (store, input, serdes) =
@@ -349,10 +349,12 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for WindowAggregate<TimeWindows,
             let store_key = window_key(&key, window.start);
             let mut store = lock(&self.store);
             let old = stored_value(&store, &store_key, &self.value_serde, &self.store_name)?;
+            let Some(new) = (self.fold)(ctx, &r.key, r.value.clone(), old.clone(), &(r.timestamp, &r.headers))? else {
+                continue;
+            };
             if old.is_none() {
                 self.expiry.track(window.start, store_key.clone());
             }
-            let new = (self.fold)(&r.key, r.value.clone(), old.clone());
             let bytes = to_store_bytes(&self.value_serde, &new, &self.store_name)?;
             store.set(store_key.clone(), bytes);
             drop(store);
@@ -376,16 +378,24 @@ impl<K: Data, V: Data, A: Data> Processor<K, V> for WindowAggregate<TimeWindows,
 }
 
 /// When a suppressed table emits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Suppressed {
-    _private: (),
+    name: Option<String>,
 }
 
 impl Suppressed {
     /// Emit each window's final result once, when the window closes (stream time reaches its
     /// end plus grace), instead of every update.
     pub fn until_window_closes() -> Self {
-        Self { _private: () }
+        Self { name: None }
+    }
+
+    /// Names the suppression: its store is `<name>-store` (changelog
+    /// `<application.id>-<name>-store-changelog`) rather than a generated name that moves when
+    /// operators are added before it.
+    pub fn with_name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_owned());
+        self
     }
 }
 
@@ -395,7 +405,7 @@ impl<K: Data, V: Data> KTable<Windowed<K>, V> {
     /// The held updates are kept in a store logged to
     /// `<application.id>-KTABLE-SUPPRESS-STATE-STORE-<n>-changelog`, so that a task that moves
     /// to another instance still emits what it held back.
-    pub fn suppress(&self, _suppressed: Suppressed) -> KTable<Windowed<K>, V> {
+    pub fn suppress(&self, suppressed: Suppressed) -> KTable<Windowed<K>, V> {
         let Some(grace) = self.close_after else {
             self.stream
                 .error("suppress(until_window_closes) needs a table of a windowed aggregation".to_owned());
@@ -425,7 +435,10 @@ impl<K: Data, V: Data> KTable<Windowed<K>, V> {
                 });
         {
             let mut graph = lock(&self.stream.builder.graph);
-            let name = graph.next_name("KTABLE-SUPPRESS-STATE-STORE");
+            let name = match &suppressed.name {
+                Some(name) => format!("{name}-store"),
+                None => graph.next_name("KTABLE-SUPPRESS-STATE-STORE"),
+            };
             *lock(&store) = Some(name.clone());
             graph.add_store(
                 id,

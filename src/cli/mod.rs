@@ -9,6 +9,7 @@ mod perf;
 mod perf_connect;
 mod perf_streams;
 mod produce;
+mod run;
 mod table;
 mod time;
 mod topic;
@@ -39,6 +40,8 @@ enum Command {
     Perf(perf::PerfArgs),
     /// Run connectors (like connect-standalone).
     Connect(connect::ConnectArgs),
+    /// Run a Streams pipeline written in rhai, reloading it when the file changes.
+    Run(run::RunArgs),
 }
 
 impl Cli {
@@ -46,7 +49,7 @@ impl Cli {
     /// client tools only warnings (their output is the records and tables).
     pub(crate) fn default_log_level(&self) -> &'static str {
         match self.command {
-            Command::Broker(_) | Command::Connect(_) => "info",
+            Command::Broker(_) | Command::Connect(_) | Command::Run(_) => "info",
             _ => "warn",
         }
     }
@@ -62,5 +65,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Group(args) => group::run(args),
         Command::Perf(args) => perf::run(args),
         Command::Connect(args) => connect::run(args),
+        Command::Run(args) => run::run(args),
     }
 }

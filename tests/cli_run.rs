@@ -1,0 +1,181 @@
+//! `rill run pipeline.rhai --embedded`: the pipeline runs against its own broker, is reloaded
+//! when the file changes, keeps running when the new script has a syntax error, and stops
+//! cleanly on SIGTERM; `--check` reports a syntax error with its line.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use rill_client::consumer::Consumer;
+use rill_client::producer::{Producer, ProducerRecord};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{ChildStdout, Command};
+use tokio::time::{Instant, timeout};
+
+const ERRORS: &str =
+    "stream(\"logs\")\n  .filter(|r| r.value.level == \"ERROR\")\n  .map_values(|v| v.msg)\n  .to(\"alerts\");\n";
+const WARNINGS: &str =
+    "stream(\"logs\")\n  .filter(|r| r.value.level == \"WARN\")\n  .map_values(|v| v.msg)\n  .to(\"alerts\");\n";
+
+fn rill() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rill"));
+    command.env("RILL_LOG", "warn");
+    command
+}
+
+/// The next stdout line starting with `prefix` (earlier lines skipped), within 30 s.
+async fn line_starting(lines: &mut Lines<BufReader<ChildStdout>>, prefix: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = timeout(left, lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("no line starting with {prefix:?} within 30 s"))
+            .expect("read stdout")
+            .unwrap_or_else(|| panic!("rill run exited before printing {prefix:?}"));
+        if line.starts_with(prefix) {
+            return line;
+        }
+    }
+}
+
+async fn send_logs(bootstrap: &str, logs: &[(&str, &str)]) {
+    let producer = Producer::from_properties([("bootstrap.servers", bootstrap)])
+        .await
+        .expect("producer");
+    for (level, msg) in logs {
+        let value = format!(r#"{{"level":"{level}","msg":"{msg}"}}"#);
+        let record = ProducerRecord::new("logs").value(value);
+        producer.send(record).await.expect("send").await.expect("delivered");
+    }
+    producer.close().await.expect("close");
+}
+
+async fn read_alerts(consumer: &mut Consumer, want: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while out.len() < want {
+        assert!(Instant::now() < deadline, "alerts so far: {out:?}");
+        for r in consumer.poll(Duration::from_millis(200)).await.expect("poll") {
+            out.push(String::from_utf8(r.value.unwrap_or_default().to_vec()).expect("utf8"));
+        }
+    }
+    out
+}
+
+fn write_atomically(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).expect("write");
+    std::fs::rename(&tmp, path).expect("rename");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rill_run_embedded_reloads_the_script_and_stops_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("alerts.rhai");
+    std::fs::write(&script, ERRORS).expect("write");
+    let mut child = rill()
+        .arg("run")
+        .arg(&script)
+        .arg("--embedded")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start rill run");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let embedded = line_starting(&mut lines, "Embedded broker on ").await;
+    let bootstrap = embedded.trim_start_matches("Embedded broker on ").to_owned();
+    let running = line_starting(&mut lines, "Running ").await;
+    assert!(running.contains("as application alerts"), "{running}");
+    assert!(running.contains("(4 steps); reloading it when it changes"), "{running}");
+
+    let mut consumer = Consumer::from_properties([
+        ("bootstrap.servers", bootstrap.as_str()),
+        ("group.id", "alerts-reader"),
+        ("auto.offset.reset", "earliest"),
+    ])
+    .await
+    .expect("consumer");
+    consumer.subscribe(["alerts"]).expect("subscribe");
+    send_logs(
+        &bootstrap,
+        &[("ERROR", "disk full"), ("WARN", "slow"), ("ERROR", "timeout")],
+    )
+    .await;
+    assert_eq!(read_alerts(&mut consumer, 2).await, ["disk full", "timeout"]);
+
+    write_atomically(&script, WARNINGS);
+    let reloaded = line_starting(&mut lines, "Reloaded ").await;
+    assert!(
+        reloaded.ends_with("same steps, new closures from the next record on"),
+        "{reloaded}"
+    );
+    send_logs(&bootstrap, &[("ERROR", "ignored"), ("WARN", "queue deep")]).await;
+    assert_eq!(read_alerts(&mut consumer, 1).await, ["queue deep"]);
+
+    write_atomically(&script, "stream(\"logs\")\n  .filter(|r| r.value.level == )\n");
+    let refused = line_starting(&mut lines, "Not reloaded: ").await;
+    assert!(refused.contains("alerts.rhai:2:"), "{refused}");
+    assert!(refused.ends_with("; the running script stays"), "{refused}");
+    send_logs(&bootstrap, &[("WARN", "still warnings")]).await;
+    assert_eq!(read_alerts(&mut consumer, 1).await, ["still warnings"]);
+    consumer.close().await.expect("close consumer");
+
+    let pid = child.id().expect("running").to_string();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill -TERM");
+    assert!(status.success());
+    let stopped = line_starting(&mut lines, "Stopped after ").await;
+    assert_eq!(stopped, "Stopped after 6 records");
+    let exit = timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits within 30 s")
+        .expect("exit status");
+    assert!(exit.success(), "{exit:?}");
+}
+
+#[tokio::test]
+async fn rill_run_check_prints_the_steps_or_the_line_of_a_syntax_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = dir.path().join("good.rhai");
+    std::fs::write(&good, ERRORS).expect("write");
+    let out = rill().arg("run").arg(&good).arg("--check").output().await.expect("run");
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).expect("utf8");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[1..],
+        [
+            "  stream logs (auto, auto) (line 1)",
+            "  filter (line 2)",
+            "  map_values (line 3)",
+            "  to alerts (auto, auto) (line 4)"
+        ]
+    );
+
+    let bad = dir.path().join("bad.rhai");
+    std::fs::write(&bad, "stream(\"logs\")\n  .filter(|r| r.value.level == )\n").expect("write");
+    let out = rill().arg("run").arg(&bad).arg("--check").output().await.expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).expect("utf8");
+    assert!(
+        stderr.contains("bad.rhai:2:32: syntax error: Unexpected ')'"),
+        "{stderr}"
+    );
+
+    let looping = dir.path().join("loop.rhai");
+    std::fs::write(&looping, "let n = 0;\nwhile true { n += 1; }\n").expect("write");
+    let out = rill()
+        .arg("run")
+        .arg(&looping)
+        .args(["--check", "--max-operations", "10000"])
+        .output()
+        .await
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).expect("utf8");
+    assert!(stderr.contains("loop.rhai:2: too many operations"), "{stderr}");
+}

@@ -179,3 +179,66 @@ async fn rill_run_check_prints_the_steps_or_the_line_of_a_syntax_error() {
     let stderr = String::from_utf8(out.stderr).expect("utf8");
     assert!(stderr.contains("loop.rhai:2: too many operations"), "{stderr}");
 }
+
+#[tokio::test]
+async fn rill_connect_test_transform_prints_each_sample_result() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let connector = dir.path().join("app.json");
+    let script = "if r.value.level == \"DEBUG\" { return false; }\nr.value = #{ msg: r.value.msg };\nr";
+    let config = serde_json::json!({
+        "name": "app",
+        "config": {
+            "connector.class": "FileStreamSource",
+            "topic": "app-logs",
+            "transforms": "shape",
+            "transforms.shape.type": "rhai",
+            "transforms.shape.script": script,
+        }
+    });
+    std::fs::write(&connector, config.to_string()).expect("write");
+    let samples = dir.path().join("samples.jsonl");
+    std::fs::write(
+        &samples,
+        "{\"value\": {\"level\": \"ERROR\", \"msg\": \"disk full\"}, \"timestamp\": 1}\n\n{\"value\": {\"level\": \"DEBUG\"}}\n{\"value\": 3}\n",
+    )
+    .expect("write");
+    let out = rill()
+        .args(["connect", "test-transform"])
+        .arg(&connector)
+        .arg("--records")
+        .arg(&samples)
+        .output()
+        .await
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).expect("utf8");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[..2],
+        [
+            r#"{"record":{"headers":{},"key":null,"partition":null,"timestamp":1,"topic":"app-logs","value":{"msg":"disk full"}}}"#,
+            r#"{"dropped":true}"#,
+        ]
+    );
+    assert!(
+        lines[2].starts_with(r#"{"error":"transform `shape` (rhai) failed: script line 1: "#),
+        "{}",
+        lines[2]
+    );
+    assert_eq!(lines.len(), 3);
+
+    std::fs::write(&connector, r#"{"name": "x", "config": {"transforms": "t", "transforms.t.type": "rhai", "transforms.t.script": "r.value = ;"}}"#)
+        .expect("write");
+    let out = rill()
+        .args(["connect", "test-transform"])
+        .arg(&connector)
+        .output()
+        .await
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).expect("utf8");
+    assert!(
+        stderr.contains("invalid configuration `transforms.t.script`: syntax error at line 1, column 11"),
+        "{stderr}"
+    );
+}

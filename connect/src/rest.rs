@@ -72,6 +72,7 @@ pub fn router(worker: Worker) -> Router {
         .route("/connector-plugins", get(plugins))
         .route("/connector-plugins/{plugin}/config", get(plugin_config))
         .route("/connector-plugins/{plugin}/config/validate", put(validate_config))
+        .route("/transforms/test", post(test_transforms))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "HTTP 404 Not Found".to_owned()) })
         .with_state(worker)
 }
@@ -351,6 +352,34 @@ fn plugin_named(name: &str) -> Result<Plugin, ApiError> {
 
 async fn plugin_config(Path(name): Path<String>) -> Reply {
     Ok(Json(plugin_named(&name)?.definitions()).into_response())
+}
+
+/// `POST /transforms/test`: runs a transform chain on sample records, from `{"config": {..},
+/// "records": [..]}` or `{"connector": "<name>", "records": [..]}` (that connector's chain).
+/// Answers `{"results": [{"record": ..} | {"dropped": true} | {"error": ..}]}`.
+async fn test_transforms(State(worker): State<Worker>, body: Result<Json<Value>, JsonRejection>) -> Reply {
+    let Json(body) = body?;
+    let config = match (body.get("config"), body.get("connector")) {
+        (Some(config), None) => flat_config(config)?,
+        (None, Some(Value::String(name))) => worker.config(name).await?,
+        _ => {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "give the transforms' configuration (\"config\") or a connector's name (\"connector\")".to_owned(),
+            ));
+        }
+    };
+    let chain = crate::transform::TransformChain::from_config(&config)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let Some(records) = body.get("records").and_then(Value::as_array) else {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "\"records\" must be a list of sample records".to_owned(),
+        ));
+    };
+    let topic = crate::transform::default_sample_topic(&config);
+    let results = crate::transform::dry_run(&chain, records, &topic);
+    Ok(Json(json!({ "results": results })).into_response())
 }
 
 async fn validate_config(Path(name): Path<String>, body: Result<Json<Value>, JsonRejection>) -> Reply {

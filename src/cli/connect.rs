@@ -32,6 +32,46 @@ enum ConnectCommand {
         /// Connector configurations (JSON) to create or update at start.
         connectors: Vec<PathBuf>,
     },
+    /// Run a connector's transforms on sample records and print what comes out (a dry run: no
+    /// worker, no cluster).
+    TestTransform {
+        /// The connector's configuration (JSON, as `standalone` takes it); only its
+        /// `transforms.*` and `predicates.*` keys (and `topic`/`topics`) matter.
+        connector: PathBuf,
+        /// Sample records, one JSON object per line (`{"topic", "key", "value", "timestamp",
+        /// "headers"}`, all but `value` optional); default: standard input.
+        #[arg(long, value_name = "FILE")]
+        records: Option<PathBuf>,
+    },
+}
+
+/// `test-transform`: each sample's result as a JSON line.
+fn test_transform(connector: &Path, records: Option<&Path>) -> anyhow::Result<()> {
+    use std::io::Read;
+
+    let (_, config) = connector_config(connector)?;
+    let chain = rill_connect::transform::TransformChain::from_config(&config)
+        .with_context(|| format!("{}", connector.display()))?;
+    let mut text = String::new();
+    match records {
+        Some(path) => text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        None => {
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("reading samples from stdin")?;
+        }
+    }
+    let mut samples = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let sample: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("sample on line {}: not JSON", i + 1))?;
+        samples.push(sample);
+    }
+    let topic = rill_connect::transform::default_sample_topic(&config);
+    for result in rill_connect::transform::dry_run(&chain, &samples, &topic) {
+        println!("{result}");
+    }
+    Ok(())
 }
 
 /// A TOML table flattened to Kafka-style dotted keys (`a.b = 1` and `"a.b" = 1` alike).
@@ -91,7 +131,10 @@ fn connector_config(path: &Path) -> anyhow::Result<(String, BTreeMap<String, Str
 }
 
 pub(crate) fn run(args: ConnectArgs) -> anyhow::Result<()> {
-    let ConnectCommand::Standalone { worker, connectors } = args.command;
+    let (worker, connectors) = match args.command {
+        ConnectCommand::Standalone { worker, connectors } => (worker, connectors),
+        ConnectCommand::TestTransform { connector, records } => return test_transform(&connector, records.as_deref()),
+    };
     let settings = worker_config(&worker)?;
     let listener = settings
         .get("listeners")

@@ -23,6 +23,9 @@
 //! `TimestampConverter`'s Timestamp, Date and Time are epoch milliseconds; date patterns are Java
 //! `SimpleDateFormat`'s, in UTC.
 //!
+//! Besides Kafka's, the type `rhai` runs a script on each record (`rhai.rs`), and
+//! [`dry_run`] runs a chain on sample records.
+//!
 //! Layout: `chain.rs` (the chain), `types.rs` (type names), `predicate.rs`, `settings.rs`
 //! (config reading), `transformation.rs` (the trait and key/value helpers), `date_format.rs`
 //! (Java date patterns), `field_path.rs` (KIP-821 nested paths), then one file per transform
@@ -31,6 +34,7 @@
 mod cast;
 mod chain;
 mod date_format;
+mod dry_run;
 mod error;
 mod extract_field;
 mod field_path;
@@ -42,6 +46,7 @@ mod mask_field;
 mod predicate;
 mod regex_router;
 mod replace_field;
+mod rhai;
 mod settings;
 mod timestamp_converter;
 mod timestamp_router;
@@ -50,5 +55,6 @@ mod types;
 mod value_to_key;
 
 pub use chain::TransformChain;
+pub use dry_run::{default_sample_topic, dry_run, record_from_json, record_to_json};
 pub use error::TransformError;
 pub use types::{predicate_types, transform_types};

@@ -13,6 +13,7 @@ use super::mask_field::MaskField;
 use super::predicate;
 use super::regex_router::RegexRouter;
 use super::replace_field::ReplaceField;
+use super::rhai::Rhai;
 use super::settings::Settings;
 use super::timestamp_converter::TimestampConverter;
 use super::timestamp_router::TimestampRouter;
@@ -90,6 +91,8 @@ const TYPES: &[(&str, Build)] = &[
     ("org.apache.kafka.connect.transforms.ValueToKey", |s| {
         Ok(Box::new(ValueToKey::new(s)?))
     }),
+    // Rill's own: a rhai script.
+    ("rhai", |s| Ok(Box::new(Rhai::new(s)?))),
 ];
 
 /// The transform types Rill Connect runs, by Kafka class name

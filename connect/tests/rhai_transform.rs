@@ -3,35 +3,9 @@
 
 mod support;
 
-use std::time::Duration;
-
-use rill_client::consumer::{Consumer, ConsumerRecord};
+use rill_client::consumer::ConsumerRecord;
 use serde_json::{Value, json};
-use support::{RunningWorker, broker_with_topics};
-use tokio::time::Instant;
-
-async fn read(bootstrap: &str, topic: &str, want: usize) -> Vec<ConsumerRecord> {
-    let mut consumer = Consumer::from_properties([
-        ("bootstrap.servers", bootstrap),
-        ("group.id", &format!("reader-{topic}")),
-        ("auto.offset.reset", "earliest"),
-    ])
-    .await
-    .expect("consumer");
-    consumer.subscribe([topic]).expect("subscribe");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut records = Vec::new();
-    while records.len() < want {
-        assert!(
-            Instant::now() < deadline,
-            "{} of {want} records in {topic}",
-            records.len()
-        );
-        records.extend(consumer.poll(Duration::from_millis(100)).await.expect("poll"));
-    }
-    consumer.close().await.expect("close");
-    records
-}
+use support::{RunningWorker, broker_with_topics, read};
 
 fn json_values(records: &[ConsumerRecord]) -> Vec<Value> {
     records

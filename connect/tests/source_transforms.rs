@@ -3,36 +3,8 @@
 
 mod support;
 
-use std::time::Duration;
-
-use rill_client::consumer::{Consumer, ConsumerRecord};
 use serde_json::{Value, json};
-use support::{RunningWorker, broker_with_topics};
-use tokio::time::Instant;
-
-/// Reads `topic` from its start until `want` records came (or 30 s pass).
-async fn read(bootstrap: &str, topic: &str, want: usize) -> Vec<ConsumerRecord> {
-    let mut consumer = Consumer::from_properties([
-        ("bootstrap.servers", bootstrap),
-        ("group.id", &format!("reader-{topic}")),
-        ("auto.offset.reset", "earliest"),
-    ])
-    .await
-    .expect("consumer");
-    consumer.subscribe([topic]).expect("subscribe");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut records = Vec::new();
-    while records.len() < want {
-        assert!(
-            Instant::now() < deadline,
-            "{} of {want} records in {topic}",
-            records.len()
-        );
-        records.extend(consumer.poll(Duration::from_millis(100)).await.expect("poll"));
-    }
-    consumer.close().await.expect("close");
-    records
-}
+use support::{RunningWorker, broker_with_topics, read};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_lines_are_transformed_and_a_line_that_fails_goes_to_the_dead_letter_topic() {

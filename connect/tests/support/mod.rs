@@ -135,3 +135,27 @@ where
         ticks.tick().await;
     }
 }
+
+/// Reads `topic` from its start until `want` records came (or 30 s pass).
+pub(crate) async fn read(bootstrap: &str, topic: &str, want: usize) -> Vec<rill_client::consumer::ConsumerRecord> {
+    let mut consumer = rill_client::consumer::Consumer::from_properties([
+        ("bootstrap.servers", bootstrap),
+        ("group.id", &format!("reader-{topic}")),
+        ("auto.offset.reset", "earliest"),
+    ])
+    .await
+    .expect("consumer");
+    consumer.subscribe([topic]).expect("subscribe");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut records = Vec::new();
+    while records.len() < want {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {want} records in {topic}",
+            records.len()
+        );
+        records.extend(consumer.poll(Duration::from_millis(100)).await.expect("poll"));
+    }
+    consumer.close().await.expect("close");
+    records
+}

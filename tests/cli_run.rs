@@ -242,3 +242,53 @@ async fn rill_connect_test_transform_prints_each_sample_result() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn the_connect_example_transform_runs_on_samples() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/connect-rhai-transform.json");
+    let mut child = rill()
+        .args(["connect", "test-transform"])
+        .arg(&example)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run");
+    let samples = concat!(
+        r#"{"value": "{\"level\":\"ERROR\",\"msg\":\"disk full\"}"}"#,
+        "\n",
+        r#"{"value": "{\"level\":\"DEBUG\",\"msg\":\"tick\"}"}"#,
+        "\n",
+    );
+    let mut stdin = child.stdin.take().expect("stdin");
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, samples.as_bytes())
+        .await
+        .expect("write samples");
+    drop(stdin);
+    let out = child.wait_with_output().await.expect("output");
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).expect("utf8");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            r#"{"record":{"headers":{},"key":null,"partition":null,"timestamp":null,"topic":"app-errors","value":{"level":"ERROR","msg":"disk full"}}}"#,
+            r#"{"dropped":true}"#,
+        ]
+    );
+}
+
+#[tokio::test]
+async fn rill_perf_script_reports_rhai_and_rust_throughput() {
+    let out = rill()
+        .args(["perf", "script", "--records", "2000"])
+        .output()
+        .await
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).expect("utf8");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(lines[1].starts_with("rhai: 2000 records in "), "{stdout}");
+    assert!(lines[1].ends_with("(1000 written)"), "{stdout}");
+    assert!(lines[2].starts_with("Rust: 2000 records in "), "{stdout}");
+    assert!(lines[2].ends_with("(1000 written)"), "{stdout}");
+}

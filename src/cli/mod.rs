@@ -7,6 +7,7 @@ mod consume;
 mod group;
 mod perf;
 mod perf_connect;
+mod perf_script;
 mod perf_streams;
 mod produce;
 mod run;

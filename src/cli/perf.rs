@@ -31,6 +31,8 @@ enum PerfAction {
     Consume(ConsumeArgs),
     /// Run a Streams topology over records and report its throughput.
     Streams(super::perf_streams::StreamsArgs),
+    /// Run records through a rhai pipeline (and the same in Rust) in process and report records/s.
+    Script(super::perf_script::ScriptArgs),
     /// Tail a generated log into a topic with the Connect file source and report MB/s.
     ConnectFile(super::perf_connect::ConnectFileArgs),
     /// Upsert records into a database through the Connect database sink and report rows/s.
@@ -89,6 +91,7 @@ pub(crate) fn run(args: PerfArgs) -> anyhow::Result<()> {
             PerfAction::Produce(a) => produce(&args.client, a).await,
             PerfAction::Consume(a) => consume(&args.client, a).await,
             PerfAction::Streams(a) => super::perf_streams::run(&args.client, a).await,
+            PerfAction::Script(a) => super::perf_script::run(&a),
             PerfAction::ConnectFile(a) => super::perf_connect::file(&args.client, a).await,
             PerfAction::ConnectDbSink(a) => super::perf_connect::db_sink(a).await,
         }

@@ -596,3 +596,67 @@ fn reload_that_keeps_the_stateful_steps_restarts_and_one_that_changes_them_is_re
     assert_eq!(pipeline.topology().store_names(), ["count-0"]);
     assert_eq!(pipeline.describe_steps()[1], "filter (line 1)");
 }
+
+fn example(name: &str) -> TopologyTestDriver {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name);
+    let source = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    driver_with(&source, &ScriptOptions::named(name))
+}
+
+#[test]
+fn example_log_filter() {
+    let mut d = example("log-filter.rhai");
+    for line in [
+        r#"{"level":"ERROR","msg":"disk full"}"#,
+        r#"{"level":"INFO","msg":"started"}"#,
+        "plain text",
+        r#"{"level":"WARN","msg":"slow"}"#,
+    ] {
+        send(&mut d, "app-logs", None, line, 1).expect("processed");
+    }
+    assert_eq!(
+        values(&mut d, "app-alerts"),
+        [
+            r#"{"level":"ERROR","msg":"disk full"}"#,
+            r#"{"level":"WARN","msg":"slow"}"#
+        ]
+    );
+}
+
+#[test]
+fn example_reshape_json() {
+    let mut d = example("reshape-json.rhai");
+    let order = r#"{"id":"o-1","customer":{"id":"c-7","name":"Ann"},"items":[{"price_cents":250,"qty":2},{"price_cents":100,"qty":1}]}"#;
+    send(&mut d, "orders", None, order, 1_700_000_000_000).expect("processed");
+    assert_eq!(
+        read(&mut d, "orders-flat"),
+        [kv(
+            Some("c-7"),
+            r#"{"customer":"Ann","items":2,"order":"o-1","placed_at":1700000000000,"total_cents":600}"#
+        )]
+    );
+}
+
+#[test]
+fn example_clicks_per_minute() {
+    let mut d = example("clicks-per-minute.rhai");
+    for (page, ts) in [
+        ("/home", 1_000),
+        ("/cart", 5_000),
+        ("/home", 59_000),
+        ("/home", 65_000),
+        ("/cart", 80_000),
+    ] {
+        send(&mut d, "clicks", None, &format!(r#"{{"page":"{page}"}}"#), ts).expect("processed");
+    }
+    // The first minute closes at 60 s + 10 s of grace: stream time 80 s has passed it.
+    assert_eq!(
+        read(&mut d, "clicks-per-minute"),
+        [
+            kv(Some("/cart"), r#"{"clicks":1,"minute":0,"page":"/cart"}"#),
+            kv(Some("/home"), r#"{"clicks":2,"minute":0,"page":"/home"}"#)
+        ]
+    );
+}

@@ -45,6 +45,7 @@ pub use self::dsl::Pipeline;
 pub use self::format::{Format, from_json, to_json};
 pub use self::program::{
     HEADER_ERROR, HEADER_LINE, HEADER_OFFSET, HEADER_PARTITION, HEADER_SCRIPT, HEADER_STEP, HEADER_TOPIC,
+    headers_from_map, headers_to_map,
 };
 
 /// What a script may use, per call of one of its closures (and for building the pipeline).

@@ -172,7 +172,7 @@ impl StepFn {
         map.insert("key".into(), key);
         map.insert("value".into(), value);
         map.insert("timestamp".into(), Dynamic::from_int(timestamp));
-        map.insert("headers".into(), headers_map(headers));
+        map.insert("headers".into(), headers_to_map(headers));
         if let Some((topic, partition, offset)) = &ctx.source {
             let name = match &self.topic {
                 Some((t, name)) if Arc::ptr_eq(t, topic) => name.clone(),
@@ -250,7 +250,7 @@ pub const HEADER_OFFSET: &str = "rill.source.offset";
 
 /// Headers as a script map: name → string (blob when not UTF-8, `()` when null); the last of
 /// repeated names.
-pub(crate) fn headers_map(headers: &Headers) -> Dynamic {
+pub fn headers_to_map(headers: &Headers) -> Dynamic {
     let mut map = Map::new();
     for (name, value) in headers {
         let value = match value {
@@ -266,7 +266,7 @@ pub(crate) fn headers_map(headers: &Headers) -> Dynamic {
 }
 
 /// Headers from a script map (strings and blobs as they are, other values as JSON, `()` null).
-pub(crate) fn headers_from(value: &Dynamic) -> Result<Headers, String> {
+pub fn headers_from_map(value: &Dynamic) -> Result<Headers, String> {
     let Some(map) = value.read_lock::<Map>() else {
         return Err(format!("headers must be a map, not {}", value.type_name()));
     };
@@ -304,7 +304,7 @@ pub(crate) fn apply_record(result: Dynamic, record: &mut Record<Dynamic, Dynamic
             .map_err(|t| format!("timestamp must be an integer (ms), got {t}"))?;
     }
     if let Some(headers) = map.remove("headers") {
-        record.headers = headers_from(&headers)?;
+        record.headers = headers_from_map(&headers)?;
     }
     Ok(())
 }

@@ -422,3 +422,41 @@ async fn a_cooperative_sticky_group_splits_partitions_and_fails_over_without_los
 async fn a_roundrobin_group_splits_partitions_and_fails_over_without_loss() {
     group_splits_and_fails_over("roundrobin").await;
 }
+
+/// A member that closes while its join is still under way (the coordinator waiting for the
+/// others) leaves the group with the id the coordinator gave it: the group rebalances at once
+/// instead of waiting out that member's session timeout (60 s here, twice the time `poll_n` waits).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_closed_during_its_join_does_not_hold_up_the_group() {
+    let broker = broker(2).await;
+    let bootstrap = broker.bootstrap();
+    produce(&bootstrap, "joiners", "a", 10, 0).await;
+    let settings = [
+        ("group.id", "joiners"),
+        ("auto.offset.reset", "earliest"),
+        ("session.timeout.ms", "60000"),
+        ("heartbeat.interval.ms", "200"),
+    ];
+    let mut first = consumer(&bootstrap, &settings).await;
+    first.subscribe(["joiners"]).expect("subscribe");
+    poll_n(&mut first, 10).await;
+    assert_eq!(first.assignment().len(), 2);
+
+    // The second member's JoinGroup waits for the first to rejoin, which it does only when it
+    // polls again: close the second while it waits.
+    let mut second = consumer(&bootstrap, &settings).await;
+    second.subscribe(["joiners"]).expect("subscribe");
+    let polled = second.poll(Duration::from_millis(500)).await.expect("poll");
+    assert!(
+        polled.is_empty() && second.assignment().is_empty(),
+        "the join completed early"
+    );
+    second.close().await.expect("close");
+
+    // The first member rejoins and gets both partitions back (within poll_n's 30 s).
+    produce(&bootstrap, "joiners", "b", 10, 100).await;
+    let records = poll_n(&mut first, 10).await;
+    assert!(records.iter().all(|r| value(r).starts_with("b-")));
+    assert_eq!(first.assignment().len(), 2);
+    first.close().await.expect("close");
+}

@@ -65,6 +65,10 @@ struct Signals {
     last_poll: Option<Instant>,
     /// As leader, what the current assignment was computed from.
     leader_of: Option<LeaderView>,
+    /// The member id a join round under way got from the coordinator: a member that leaves
+    /// before the round ends leaves with it, or the coordinator would wait out its session
+    /// timeout before the group could rebalance.
+    joining_member_id: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -217,6 +221,7 @@ impl Membership {
         let round = JoinRound {
             cluster: self.cluster.clone(),
             settings: Arc::clone(&self.settings),
+            shared: Arc::clone(&self.shared),
             member_id: self.member_id.clone(),
             topics,
             owned,
@@ -239,6 +244,7 @@ impl Membership {
             })),
         };
         self.join = None;
+        self.shared.signals().joining_member_id = None;
         match &outcome {
             Ok(joined) => {
                 self.member_id = joined.identity.member_id.clone();
@@ -279,7 +285,17 @@ impl Membership {
             let _ = heartbeat.await;
         }
         let identity = self.identity.take();
-        self.shared.signals().identity = None;
+        let joining = {
+            let mut signals = self.shared.signals();
+            signals.identity = None;
+            signals.joining_member_id.take()
+        };
+        if self.member_id.is_empty()
+            && let Some(id) = joining
+        {
+            // Left during a join round: the coordinator knows the member by this id already.
+            self.member_id = id;
+        }
         if self.settings.instance.is_some() || self.member_id.is_empty() {
             return;
         }
@@ -335,6 +351,7 @@ async fn leave_group(cluster: &Cluster, settings: &Settings, member_id: &str) ->
 struct JoinRound {
     cluster: Cluster,
     settings: Arc<Settings>,
+    shared: Arc<Shared>,
     member_id: String,
     topics: Vec<String>,
     owned: Vec<TopicPartition>,
@@ -420,6 +437,7 @@ impl JoinRound {
             return Err(match error {
                 ResponseError::MemberIdRequired => {
                     self.member_id = joined.member_id.to_string();
+                    self.shared.signals().joining_member_id = Some(self.member_id.clone());
                     Retry::Now
                 }
                 ResponseError::UnknownMemberId => {
@@ -438,6 +456,7 @@ impl JoinRound {
             });
         }
         self.member_id = joined.member_id.to_string();
+        self.shared.signals().joining_member_id = Some(self.member_id.clone());
         let generation = joined.generation_id;
         let protocol_name = joined.protocol_name.as_ref().map(|p| p.to_string()).unwrap_or_default();
         let assignor = assignor::assignor(&protocol_name).ok_or_else(|| {

@@ -188,7 +188,7 @@ fn config_errors_display_the_key() {
 #[test]
 fn type_names_are_kafkas_class_names() {
     let types = transform_types();
-    assert_eq!(types.len(), 22);
+    assert_eq!(types.len(), 23);
     for name in [
         "org.apache.kafka.connect.transforms.Cast$Key",
         "org.apache.kafka.connect.transforms.InsertField$Value",
@@ -196,6 +196,7 @@ fn type_names_are_kafkas_class_names() {
         "org.apache.kafka.connect.transforms.RegexRouter",
         "org.apache.kafka.connect.transforms.Filter",
         "org.apache.kafka.connect.transforms.HeaderFrom$Key",
+        "rhai",
     ] {
         assert!(types.contains(&name), "{name} missing from {types:?}");
     }

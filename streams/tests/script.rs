@@ -1,6 +1,8 @@
 //! rhai pipelines: each operator with its exact output (in the test driver), the error policies,
 //! the limits, syntax errors, and reloads.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use rill_streams::script::{ErrorPolicy, Limits, Pipeline, Reload, ScriptError, ScriptOptions};
 use rill_streams::{StreamsError, TopologyTestDriver};
@@ -269,9 +271,16 @@ fn hopping_sliding_and_session_windows() {
             kv(Some("k@6000-8000"), "2")
         ]
     );
-    // Values are strings ("1"): the reducer concatenates them.
-    let sliding = read(&mut d, "sliding");
-    assert_eq!(sliding.last(), Some(&kv(Some("k@6000"), "11")));
+    // Kafka's sliding windows: [4000, 6000] for the first record; the second opens [6001, 8001]
+    // (itself) and [6000, 8000] (both). Values are strings: the reducer concatenates them.
+    assert_eq!(
+        read(&mut d, "sliding"),
+        [
+            kv(Some("k@4000"), "1"),
+            kv(Some("k@6001"), "1"),
+            kv(Some("k@6000"), "11")
+        ]
+    );
 }
 
 #[test]
@@ -659,4 +668,40 @@ fn example_clicks_per_minute() {
             kv(Some("/home"), r#"{"clicks":2,"minute":0,"page":"/home"}"#)
         ]
     );
+}
+
+#[test]
+fn foreach_calls_its_closure_for_every_record_and_writes_nothing() {
+    let options = ScriptOptions {
+        on_error: ErrorPolicy::DeadLetter("seen".to_owned()),
+        ..options()
+    };
+    // The closure's only visible effect: a record it throws on goes to the dead-letter topic.
+    let mut d = driver_with(
+        r#"stream("in").foreach(|r| if r.value.starts_with("x") { throw `saw ${r.value}` });"#,
+        &options,
+    );
+    for v in ["a", "x1", "b", "x2"] {
+        send(&mut d, "in", None, v, 1).expect("processed");
+    }
+    let seen = d.read_raw("seen");
+    let errors: Vec<(Option<String>, Option<String>)> = seen
+        .iter()
+        .map(|o| {
+            let error = o
+                .headers
+                .iter()
+                .find(|(n, _)| n == "rill.script.error")
+                .and_then(|(_, v)| text(v));
+            (text(&o.value), error)
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (Some("x1".to_owned()), Some("saw x1".to_owned())),
+            (Some("x2".to_owned()), Some("saw x2".to_owned()))
+        ]
+    );
+    assert_eq!(d.unread_topics(), BTreeMap::new());
 }

@@ -292,3 +292,44 @@ async fn rill_perf_script_reports_rhai_and_rust_throughput() {
     assert!(lines[2].starts_with("Rust: 2000 records in "), "{stdout}");
     assert!(lines[2].ends_with("(1000 written)"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rill_run_stops_with_the_script_line_when_a_record_fails_under_on_error_fail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("strict.rhai");
+    std::fs::write(
+        &script,
+        "stream(\"logs\")\n  .filter(|r| r.value.level.len() > 3)\n  .to(\"alerts\");\n",
+    )
+    .expect("write");
+    let mut child = rill()
+        .arg("run")
+        .arg(&script)
+        .args(["--embedded", "--no-watch"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start rill run");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let embedded = line_starting(&mut lines, "Embedded broker on ").await;
+    let bootstrap = embedded.trim_start_matches("Embedded broker on ").to_owned();
+    let producer = Producer::from_properties([("bootstrap.servers", bootstrap.as_str())])
+        .await
+        .expect("producer");
+    let record = ProducerRecord::new("logs").value("not json");
+    producer.send(record).await.expect("send").await.expect("delivered");
+    producer.close().await.expect("close");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let status = timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits within 30 s")
+        .expect("exit status");
+    assert!(!status.success());
+    let mut text = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text)
+        .await
+        .expect("stderr");
+    assert!(text.contains("script error at "), "{text}");
+    assert!(text.contains("strict.rhai:2 (filter)"), "{text}");
+}

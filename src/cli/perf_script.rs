@@ -2,7 +2,8 @@
 //! topology test driver: no broker, no network), next to the same pipeline written in Rust, so
 //! that the difference is what the script costs per record.
 //!
-//! Values are JSON log lines, `{"level": "ERROR" | "INFO", "msg": "..."}`, one in two an error.
+//! Values are JSON log lines, `{"level": "ERROR" | "INFO", "msg": "..."}` (or text lines for
+//! the `string-*` workloads), one in two an error.
 
 use std::time::Instant;
 
@@ -23,8 +24,12 @@ pub(crate) enum ScriptWorkload {
     Predicate,
     /// The predicate, then `map_values(|v| #{ msg: v.msg })`.
     FilterMap,
-    /// `filter(|r| r.value.starts_with("E"))` on string values (no JSON decoding).
+    /// `filter(|r| r.value.starts_with("E"))` on string values (no JSON decoding; a method
+    /// call, run by the interpreter).
     StringPredicate,
+    /// `filter(|r| r.value == "ERROR")` on string values (a comparison, run without the
+    /// interpreter).
+    StringEquals,
 }
 
 /// Arguments of `rill perf script`.
@@ -50,6 +55,9 @@ fn script(workload: ScriptWorkload) -> &'static str {
         ScriptWorkload::StringPredicate => {
             r#"stream("in", #{ value: "string" }).filter(|r| r.value.starts_with("E")).to("out", #{ value: "string" });"#
         }
+        ScriptWorkload::StringEquals => {
+            r#"stream("in", #{ value: "string" }).filter(|r| r.value == "ERROR").to("out", #{ value: "string" });"#
+        }
     }
 }
 
@@ -61,6 +69,10 @@ fn native(workload: ScriptWorkload) -> anyhow::Result<Topology> {
         ScriptWorkload::StringPredicate => builder
             .stream("in", Consumed::with(key(), StringSerde))
             .filter(|_, v: &String| v.starts_with('E'))
+            .to("out", Produced::with(key(), StringSerde)),
+        ScriptWorkload::StringEquals => builder
+            .stream("in", Consumed::with(key(), StringSerde))
+            .filter(|_, v: &String| v == "ERROR")
             .to("out", Produced::with(key(), StringSerde)),
         ScriptWorkload::Predicate | ScriptWorkload::FilterMap => {
             let errors = builder
@@ -103,6 +115,7 @@ pub(crate) fn run(args: &ScriptArgs) -> anyhow::Result<()> {
         ScriptWorkload::StringPredicate => {
             vec![Bytes::from(format!("ERROR {msg}")), Bytes::from(format!("INFO {msg}"))]
         }
+        ScriptWorkload::StringEquals => vec![Bytes::from("ERROR"), Bytes::from(format!("INFO {msg}"))],
         _ => ["ERROR", "INFO"]
             .iter()
             .map(|level| Bytes::from(json!({ "level": level, "msg": msg }).to_string()))

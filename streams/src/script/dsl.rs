@@ -85,10 +85,16 @@ impl Pipeline {
             script: options.name.clone(),
             source,
         })?;
+        let mut steps = std::mem::take(&mut state.steps);
+        for step in &mut steps {
+            if matches!(step.kind, "filter" | "filter_not") {
+                step.fast = super::fast::Predicate::compile(&ast, &step.fns[0]).map(Arc::new);
+            }
+        }
         let program = Arc::new(Program {
             engine,
             ast,
-            steps: std::mem::take(&mut state.steps),
+            steps,
             name,
         });
         slot.swap(Arc::clone(&program));
@@ -194,6 +200,7 @@ impl Build {
             line: pos.line().unwrap_or(0),
             fns: fns.iter().map(|(f, _, _)| (*f).clone()).collect(),
             init,
+            fast: None,
         });
         let index = state.steps.len() - 1;
         drop(state);
@@ -358,6 +365,9 @@ fn filter(build: &Build, s: &SStream, f: FnPtr, pos: Position, keep: bool) -> Rh
     let kind = if keep { "filter" } else { "filter_not" };
     let index = build.step(kind, pos, &[(&f, 1, "the record")], None)?;
     let out = s.step(build, "KSTREAM-FILTER", index, false, move |f, ctx, r, next| {
+        if let Some(pass) = f.fast_test(ctx, &r) {
+            return if pass == keep { next.forward(ctx, r) } else { Ok(()) };
+        }
         let rec = record_of(f, ctx, &r);
         match f.call(0, (rec,)).and_then(|v| boolean(f, v, kind)) {
             Ok(b) if b == keep => next.forward(ctx, r),

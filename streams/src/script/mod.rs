@@ -32,6 +32,7 @@
 
 mod app;
 mod dsl;
+mod fast;
 mod format;
 mod program;
 

@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use bytes::Bytes;
 use rhai::{AST, Dynamic, Engine, EvalAltResult, FnPtr, FuncArgs, ImmutableString, Map};
 
+use super::fast::Predicate;
 use super::format::{Format, raw_bytes};
 use super::{ErrorPolicy, describe};
 use crate::error::StreamsError;
@@ -24,6 +25,8 @@ pub(crate) struct Step {
     pub(crate) fns: Vec<FnPtr>,
     /// An aggregation's initial value (called when it is a function pointer).
     pub(crate) init: Option<Dynamic>,
+    /// A `filter`'s closure when it is simple enough to run without the interpreter.
+    pub(crate) fast: Option<Arc<Predicate>>,
 }
 
 /// The compiled script and its steps' closures.
@@ -125,6 +128,13 @@ impl StepFn {
         step.fns[f]
             .call::<Dynamic>(&program.engine, &program.ast, args)
             .map_err(|e| self.failure_of(&e))
+    }
+
+    /// The step's predicate evaluated without the interpreter, when it is simple and the
+    /// record's fields let it answer as rhai would.
+    pub(crate) fn fast_test(&mut self, ctx: &TaskContext, record: &Record<Dynamic, Dynamic>) -> Option<bool> {
+        self.refresh();
+        self.step().fast.as_ref()?.test(ctx, record)
     }
 
     /// A fresh copy of the aggregation's initial value.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rill_client::consumer::Consumer;
 use rill_client::producer::{Producer, ProducerRecord};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{ChildStdout, Command};
+use tokio::process::{Child, ChildStdout, Command};
 use tokio::time::{Instant, timeout};
 
 const ERRORS: &str =
@@ -63,6 +63,25 @@ async fn read_alerts(consumer: &mut Consumer, want: usize) -> Vec<String> {
     out
 }
 
+/// `rill run <script> --embedded <extra>`: the process, its stdout's remaining lines and the
+/// embedded broker's address (read from the first line).
+async fn run_embedded(script: &Path, extra: &[&str], stderr: Stdio) -> (Child, Lines<BufReader<ChildStdout>>, String) {
+    let mut child = rill()
+        .arg("run")
+        .arg(script)
+        .arg("--embedded")
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start rill run");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let embedded = line_starting(&mut lines, "Embedded broker on ").await;
+    let bootstrap = embedded.trim_start_matches("Embedded broker on ").to_owned();
+    (child, lines, bootstrap)
+}
+
 fn write_atomically(path: &Path, text: &str) {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).expect("write");
@@ -74,17 +93,7 @@ async fn rill_run_embedded_reloads_the_script_and_stops_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let script = dir.path().join("alerts.rhai");
     std::fs::write(&script, ERRORS).expect("write");
-    let mut child = rill()
-        .arg("run")
-        .arg(&script)
-        .arg("--embedded")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start rill run");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let embedded = line_starting(&mut lines, "Embedded broker on ").await;
-    let bootstrap = embedded.trim_start_matches("Embedded broker on ").to_owned();
+    let (mut child, mut lines, bootstrap) = run_embedded(&script, &[], Stdio::inherit()).await;
     let running = line_starting(&mut lines, "Running ").await;
     assert!(running.contains("as application alerts"), "{running}");
     assert!(running.contains("(4 steps); reloading it when it changes"), "{running}");
@@ -302,18 +311,7 @@ async fn rill_run_stops_with_the_script_line_when_a_record_fails_under_on_error_
         "stream(\"logs\")\n  .filter(|r| r.value.level.len() > 3)\n  .to(\"alerts\");\n",
     )
     .expect("write");
-    let mut child = rill()
-        .arg("run")
-        .arg(&script)
-        .args(["--embedded", "--no-watch"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start rill run");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let embedded = line_starting(&mut lines, "Embedded broker on ").await;
-    let bootstrap = embedded.trim_start_matches("Embedded broker on ").to_owned();
+    let (mut child, _, bootstrap) = run_embedded(&script, &["--no-watch"], Stdio::piped()).await;
     let producer = Producer::from_properties([("bootstrap.servers", bootstrap.as_str())])
         .await
         .expect("producer");

@@ -13,6 +13,13 @@ fn options() -> ScriptOptions {
     ScriptOptions::named("test.rhai")
 }
 
+fn on_error(policy: ErrorPolicy) -> ScriptOptions {
+    ScriptOptions {
+        on_error: policy,
+        ..options()
+    }
+}
+
 fn driver(script: &str) -> TopologyTestDriver {
     driver_with(script, &options())
 }
@@ -398,10 +405,7 @@ fn a_failing_closure_stops_the_pipeline_by_default_naming_the_line() {
 
 #[test]
 fn skip_policy_leaves_failed_records_out() {
-    let options = ScriptOptions {
-        on_error: ErrorPolicy::Skip,
-        ..options()
-    };
+    let options = on_error(ErrorPolicy::Skip);
     let mut d = driver_with(FAILING, &options);
     for value in [r#"{"level":"ERROR"}"#, "plain text", r#"{"level":"WARN"}"#] {
         send(&mut d, "logs", None, value, 1).expect("processed");
@@ -412,10 +416,7 @@ fn skip_policy_leaves_failed_records_out() {
 
 #[test]
 fn dead_letter_policy_writes_the_record_with_error_line_and_step() {
-    let options = ScriptOptions {
-        on_error: ErrorPolicy::DeadLetter("logs-dlq".to_owned()),
-        ..options()
-    };
+    let options = on_error(ErrorPolicy::DeadLetter("logs-dlq".to_owned()));
     let mut d = driver_with(FAILING, &options);
     send(&mut d, "logs", Some("k0"), r#"{"level":"ERROR"}"#, 1).expect("processed");
     send_with(
@@ -450,10 +451,7 @@ fn dead_letter_policy_writes_the_record_with_error_line_and_step() {
 
 #[test]
 fn dead_letter_policy_covers_aggregators() {
-    let options = ScriptOptions {
-        on_error: ErrorPolicy::DeadLetter("dlq".to_owned()),
-        ..options()
-    };
+    let options = on_error(ErrorPolicy::DeadLetter("dlq".to_owned()));
     let mut d = driver_with(
         r#"stream("n").group_by_key().aggregate(0, |k, v, sum| sum + parse_int(v)).to_stream().to("sums");"#,
         &options,
@@ -672,10 +670,7 @@ fn example_clicks_per_minute() {
 
 #[test]
 fn foreach_calls_its_closure_for_every_record_and_writes_nothing() {
-    let options = ScriptOptions {
-        on_error: ErrorPolicy::DeadLetter("seen".to_owned()),
-        ..options()
-    };
+    let options = on_error(ErrorPolicy::DeadLetter("seen".to_owned()));
     // The closure's only visible effect: a record it throws on goes to the dead-letter topic.
     let mut d = driver_with(
         r#"stream("in").foreach(|r| if r.value.starts_with("x") { throw `saw ${r.value}` });"#,

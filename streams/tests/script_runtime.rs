@@ -91,14 +91,16 @@ async fn a_filter_reloaded_while_records_flow_loses_and_duplicates_none() {
         })
     };
     // Reload once the pipeline is under way, while the producer still sends.
+    // The pipeline's counters have no notification to await: poll them until a deadline.
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut ticks = tokio::time::interval(Duration::from_millis(10));
     while app.stats().processed < 2_000 {
         assert!(
             Instant::now() < deadline && !app.is_finished(),
             "no progress: {:?}",
             app.stats()
         );
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        ticks.tick().await;
     }
     assert_eq!(app.reload(THIRDS).await.expect("compiles"), Reload::Swapped);
     let processed_at_reload = app.stats().processed;

@@ -88,7 +88,7 @@ impl Pipeline {
         let mut steps = std::mem::take(&mut state.steps);
         for step in &mut steps {
             if matches!(step.kind, "filter" | "filter_not") {
-                step.fast = super::fast::Predicate::compile(&ast, &step.fns[0]).map(Arc::new);
+                step.fast = super::fast::Predicate::compile(&ast, &step.fns[0]);
             }
         }
         let program = Arc::new(Program {

@@ -26,7 +26,7 @@ pub(crate) struct Step {
     /// An aggregation's initial value (called when it is a function pointer).
     pub(crate) init: Option<Dynamic>,
     /// A `filter`'s closure when it is simple enough to run without the interpreter.
-    pub(crate) fast: Option<Arc<Predicate>>,
+    pub(crate) fast: Option<Predicate>,
 }
 
 /// The compiled script and its steps' closures.
